@@ -1,0 +1,3 @@
+"""callrec: firmware of the call recorder appliance."""
+
+__version__ = "0.1.0"
