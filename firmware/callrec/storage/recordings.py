@@ -23,6 +23,7 @@ from typing import Any
 from tinydb import Query, TinyDB
 
 from callrec.storage.atomic_json import AtomicJSONStorage, CorruptIndex, fsync_dir, write_atomic
+from callrec.storage.wavstream import repair
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +115,16 @@ class RecordingStore:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{rec_id}.wav"
 
+    def write_sidecar(self, meta: dict[str, Any]) -> None:
+        """Durably write a recording's sidecar (its metadata), without indexing it."""
+        payload = json.dumps(meta, indent=1, ensure_ascii=False).encode()
+        self._folder(meta["id"]).mkdir(parents=True, exist_ok=True)
+        write_atomic(self.sidecar_path(meta["id"]), payload)
+
     def add(self, meta: dict[str, Any]) -> None:
         """Write the sidecar (durably) and then index the recording."""
         rec_id = meta["id"]
-        payload = json.dumps(meta, indent=1, ensure_ascii=False).encode()
-        write_atomic(self.sidecar_path(rec_id), payload)
+        self.write_sidecar(meta)
         with self._lock:
             self._table.upsert(meta, Query().id == rec_id)
             self._sorted = None
@@ -139,6 +145,43 @@ class RecordingStore:
         if found:
             log.info("recording %s erased", rec_id)
         return found
+
+    def recover(self) -> list[str]:
+        """At start: finish recordings a crash interrupted, drop index entries without audio.
+
+        A sidecar still marked "recording" belongs to a call that was in progress when the
+        process died: its WAV header is repaired from the file size, it is marked
+        "interrupted" and indexed, so it shows in the UI and plays.
+        """
+        recovered = []
+        for meta in list(self.iter_sidecars()):
+            if meta.get("status") != "recording":
+                continue
+            rec_id = meta["id"]
+            audio = self.audio_path(rec_id)
+            try:
+                size = repair(audio)
+            except (OSError, ValueError) as exc:
+                log.warning("recording %s cannot be recovered: %s", rec_id, exc)
+                continue
+            rate = int(meta.get("audio", {}).get("sample_rate", 8000))
+            meta.update(
+                status="interrupted",
+                ended_at=datetime.fromtimestamp(audio.stat().st_mtime, UTC).isoformat(),
+                duration_s=round(size / (2 * rate), 3),
+            )
+            meta.setdefault("audio", {})["bytes"] = size
+            self.add(meta)
+            recovered.append(rec_id)
+            log.warning(
+                "recording %s was interrupted; recovered %.1f s", rec_id, meta["duration_s"]
+            )
+        with self._lock:
+            for doc in self._table.all():
+                if not self.sidecar_path(doc["id"]).exists():
+                    self._table.remove(Query().id == doc["id"])
+                    self._sorted = None
+        return recovered
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, rec_id: str) -> dict[str, Any] | None:

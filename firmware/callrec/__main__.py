@@ -1,0 +1,5 @@
+import sys
+
+from callrec.cli import main
+
+sys.exit(main())

@@ -1,0 +1,123 @@
+"""The telephony HAT as the firmware sees it: one class, whatever is behind it.
+
+    inputs   ring, hook, polarity, loop voltage, caller ID  <- the HAT's MCU (serial)
+             privacy push-button                            <- GPIO
+    outputs  announcement relay, fault LED                  -> the HAT's MCU (serial)
+             recording LED, MCU reset                       -> GPIO
+    audio    capture from the line, play into the line      <- -> PyAudio
+
+Everything the board reports becomes an event on the daemon's queue through `emit`; nothing
+here takes a decision. The backends (see backends.py) only choose the gpiozero pin factory
+and the device names: the real HAT and the simulator run exactly this code.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from gpiozero import LED, Button, DigitalOutputDevice
+
+from callrec import events as ev
+from callrec.board.audio import AudioDeviceError, LineAudio
+from callrec.board.mcu_link import McuLink
+from callrec.config import BoardConfig
+
+log = logging.getLogger(__name__)
+
+# BCM numbering; hw/PINMAP.md is the wiring reference.
+PIN_PRIVACY_BUTTON = "GPIO17"
+PIN_RECORDING_LED = "GPIO27"
+PIN_MCU_RESET = "GPIO22"
+
+AUDIO_RETRY_MAX_S = 30.0
+
+
+class Board:
+    """Pins, MCU link and line audio of one HAT."""
+
+    def __init__(
+        self, config: BoardConfig, emit: Callable[[ev.Event], None], pin_factory: Any = None
+    ) -> None:
+        self.config = config
+        self._emit = emit
+        self._pin_factory = pin_factory
+        self.mcu = McuLink(
+            config.serial_port, config.serial_baud, emit, timeout_s=config.mcu_timeout_s
+        )
+        self.audio = LineAudio(
+            config.capture_device,
+            config.playback_device,
+            config.sample_rate,
+            config.frames_per_buffer,
+        )
+        self._privacy: Button | None = None
+        self._recording_led: LED | None = None
+        self._mcu_reset: DigitalOutputDevice | None = None
+        self._stopping = threading.Event()
+        self._audio_thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Claim the pins, start the MCU link, open the audio (retried in the background)."""
+        f = self._pin_factory
+        self._privacy = Button(PIN_PRIVACY_BUTTON, pull_up=True, bounce_time=0.05, pin_factory=f)
+        # gpiozero calls these on its own thread: only enqueue.
+        self._privacy.when_pressed = lambda: self._emit(ev.PrivacyButton(True))
+        self._privacy.when_released = lambda: self._emit(ev.PrivacyButton(False))
+        self._recording_led = LED(PIN_RECORDING_LED, pin_factory=f)
+        # The MCU's reset is active low; held released (high) in normal operation.
+        self._mcu_reset = DigitalOutputDevice(
+            PIN_MCU_RESET, active_high=False, initial_value=False, pin_factory=f
+        )
+        self.mcu.start()
+        self._audio_thread = threading.Thread(
+            target=self._open_audio, name="audio-open", daemon=True
+        )
+        self._audio_thread.start()
+
+    def _open_audio(self) -> None:
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                self.audio.open()
+            except AudioDeviceError as exc:
+                self._emit(ev.BoardFault(part="audio", ok=False, detail=str(exc)))
+                self._stopping.wait(delay)
+                delay = min(delay * 2, AUDIO_RETRY_MAX_S)
+                continue
+            self._emit(ev.BoardFault(part="audio", ok=True))
+            return
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._audio_thread is not None:
+            self._audio_thread.join(timeout=5)
+        self.set_relay(False)
+        self.mcu.stop()
+        self.audio.close()
+        for device in (self._privacy, self._recording_led, self._mcu_reset):
+            if device is not None:
+                device.close()
+
+    # -- outputs ---------------------------------------------------------------------------
+    def set_relay(self, closed: bool) -> None:
+        """Connect the announcement output to the line (the MCU opens it if we hang)."""
+        self.mcu.set_relay(closed)
+
+    def set_recording_led(self, on: bool) -> None:
+        if self._recording_led is not None:
+            self._recording_led.value = on
+
+    @property
+    def recording_led(self) -> bool:
+        return bool(self._recording_led is not None and self._recording_led.value)
+
+    def set_fault_led(self, on: bool) -> None:
+        self.mcu.set_fault_led(on)
+
+    def reset_mcu(self) -> None:
+        """Pulse the MCU's reset line (used when its serial link stays silent)."""
+        if self._mcu_reset is not None:
+            self._mcu_reset.blink(on_time=0.1, off_time=0, n=1, background=True)

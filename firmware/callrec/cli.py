@@ -1,0 +1,299 @@
+"""The `callrec` command: the daemon, status, provisioning, and the line simulator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from callrec import __version__
+from callrec.config import ConfigError, load
+
+
+def _config(args: argparse.Namespace) -> Any:
+    return load(args.config)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from callrec.daemon import Daemon
+
+    daemon = Daemon(_config(args))
+    signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.stop())
+    daemon.run()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = _config(args)
+    try:
+        status = json.loads(config.status_path.read_text())
+    except FileNotFoundError:
+        print(f"callrec is not running (no {config.status_path})", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(status, indent=1))
+        return 0
+    print(f"line {status['line']}: {status['state']} since {status['since']}")
+    print(f"recording: {'yes' if status['recording'] else 'no'}")
+    board = status["board"]
+    print(
+        f"board: {board['backend']}, MCU {'connected' if board['mcu_connected'] else 'LOST'}"
+        f" ({board['mcu_version'] or 'version unknown'}), audio "
+        f"{'open' if board['audio_open'] else 'NOT OPEN'}"
+    )
+    for fault in status["faults"]:
+        print(f"FAULT {fault['name']}: {fault['detail']}")
+    return 1 if status["faults"] else 0
+
+
+def cmd_setup_code(args: argparse.Namespace) -> int:
+    path = Path(_config(args).runtime_dir) / "setup-code"
+    try:
+        print(path.read_text().strip())
+    except FileNotFoundError:
+        print(
+            "no setup code: an administrator already exists, or callrec is not running",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from callrec_web.users import UserError, UserStore
+
+    if not args.password_stdin:
+        print("give the password on standard input with --password-stdin", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\n")
+    users = UserStore(_config(args).data_dir / "users.json")
+    try:
+        users.add_user(args.name, password, args.role)
+    except UserError as exc:
+        print(f"callrec: {exc}", file=sys.stderr)
+        return 1
+    print(f"user {args.name} added with role(s) {', '.join(args.role)}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from callrec.storage.recordings import RecordingStore
+
+    store = RecordingStore(_config(args).data_dir)
+    print(f"{store.reindex()} recordings indexed")
+    store.close()
+    return 0
+
+
+def cmd_prompts_generate(args: argparse.Namespace) -> int:
+    from callrec.prompts import PromptToolMissing, generate
+
+    try:
+        written = generate(Path(args.directory), overwrite=args.force)
+    except PromptToolMissing as exc:
+        print(f"callrec: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_sim_line(args: argparse.Namespace) -> int:
+    from callrec.sim.line_sim import LineSimulator
+
+    sim = LineSimulator(_config(args))
+    signal.signal(signal.SIGTERM, lambda *_: sim.stop())
+    signal.signal(signal.SIGINT, lambda *_: sim.stop())
+    sim.serve()
+    return 0
+
+
+def _script_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    script: dict[str, Any] = {
+        "direction": "out" if args.outgoing else "in",
+        "number": args.number,
+        "name": args.name,
+        "digits": args.digits or "",
+        "audio": str(Path(args.audio).resolve()) if args.audio else None,
+        "answer": not args.no_answer,
+        "rings": args.rings,
+        "hangup": args.hangup,
+        "heard_path": str(Path(args.heard).resolve()) if args.heard else None,
+    }
+    for key in ("talk_s", "ring_on_s", "ring_off_s", "answer_after_s", "hangup_after_s"):
+        value = getattr(args, key)
+        if value is not None:
+            script[key] = value
+    if args.reversal:
+        script["reversal_on_answer"] = True
+    return script
+
+
+def cmd_sim_call(args: argparse.Namespace) -> int:
+    from callrec.sim.line_sim import request
+
+    reply = request(
+        _config(args).board.sim_socket, {"cmd": "call", "call": _script_from_args(args)}
+    )
+    print(json.dumps(reply, indent=1))
+    return 0 if reply.get("ok") else 1
+
+
+DEMO_LINES = [
+    ("in", "0145678912", "DUPONT MARIE", "Bonjour, je vous appelle au sujet de ma commande."),
+    ("out", None, None, "Hello, this is the office returning your call about the invoice."),
+    ("in", None, None, "Good morning, I would like to book an appointment for next week."),
+]
+
+
+def cmd_sim_demo(args: argparse.Namespace) -> int:
+    from callrec.prompts import synthesize
+    from callrec.sim.line_sim import request
+
+    config = _config(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        n = 0
+        while True:
+            direction, number, name, text = DEMO_LINES[n % len(DEMO_LINES)]
+            speech = Path(tmp) / f"demo{n % len(DEMO_LINES)}.wav"
+            if not speech.exists():
+                synthesize(
+                    text, "fr" if "Bonjour" in text else "en", speech, config.board.sample_rate
+                )
+            script = {
+                "direction": direction,
+                "number": number,
+                "name": name,
+                "audio": str(speech),
+                "rings": 2,
+                "answer_after_s": 2.0,
+                "reversal_on_answer": True,
+            }
+            started = time.monotonic()
+            try:
+                reply = request(config.board.sim_socket, {"cmd": "call", "call": script})
+                print(
+                    f"demo call {n + 1} ({direction}): "
+                    f"{'answered' if reply.get('answered') else reply.get('error')}",
+                    flush=True,
+                )
+            except OSError as exc:
+                print(f"demo: line simulator not reachable ({exc}); retrying", file=sys.stderr)
+            n += 1
+            if args.count and n >= args.count:
+                return 0
+            time.sleep(max(1.0, args.every - (time.monotonic() - started)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="callrec", description="Call recorder appliance.")
+    p.add_argument("--version", action="version", version=f"callrec {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Any, help_: str, parent: Any = sub) -> argparse.ArgumentParser:
+        cmd = parent.add_parser(name, help=help_, description=help_)
+        cmd.add_argument(
+            "--config",
+            help="configuration file (default: $CALLREC_CONFIG or /etc/callrec/callrec.toml)",
+        )
+        cmd.set_defaults(func=func)
+        return cmd
+
+    add("run", cmd_run, "run the recorder daemon and its web UI (foreground)")
+    s = add("status", cmd_status, "show the line state and any fault (exit 1 on a fault)")
+    s.add_argument("--json", action="store_true", help="print the raw status as JSON")
+    add("setup-code", cmd_setup_code, "print the one-time code that the first web login needs")
+    add("reindex", cmd_reindex, "rebuild the recordings index from the sidecar files")
+
+    user = sub.add_parser("user", help="manage web UI accounts").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION"
+    )
+    u = add("add", cmd_user_add, "add an account", user)
+    u.add_argument("name")
+    u.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        choices=["admin", "technician", "supervisor", "privacy_officer"],
+        help="role (repeat for several)",
+    )
+    u.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+
+    prompts = sub.add_parser("prompts", help="consent announcement prompts").add_subparsers(
+        dest="prompts_command", required=True, metavar="ACTION"
+    )
+    g = prompts.add_parser("generate", help="write the default fr/en prompts with espeak-ng")
+    g.add_argument("directory")
+    g.add_argument("--force", action="store_true", help="overwrite existing prompts")
+    g.set_defaults(func=cmd_prompts_generate)
+
+    sim = sub.add_parser("sim", help="the simulated line and HAT").add_subparsers(
+        dest="sim_command", required=True, metavar="ACTION"
+    )
+    add("line", cmd_sim_line, "run the line simulator (MCU on a pty, far end on PulseAudio)", sim)
+    c = add("call", cmd_sim_call, "place one call on the simulated line", sim)
+    c.add_argument("--outgoing", action="store_true", help="the office calls out")
+    c.add_argument("--number", help="caller's number (incoming caller ID)")
+    c.add_argument("--name", help="caller's name (incoming caller ID)")
+    c.add_argument("--digits", help="number dialled by the office (outgoing)")
+    c.add_argument("--audio", help="far-end speech: mono 16-bit WAV at the line rate")
+    c.add_argument("--talk-s", type=float, dest="talk_s", help="seconds of conversation")
+    c.add_argument("--rings", type=int, default=2, help="rings before the office answers")
+    c.add_argument("--no-answer", action="store_true", help="nobody answers")
+    c.add_argument("--ring-on-s", type=float, dest="ring_on_s")
+    c.add_argument("--ring-off-s", type=float, dest="ring_off_s")
+    c.add_argument(
+        "--answer-after-s",
+        type=float,
+        dest="answer_after_s",
+        help="outgoing: seconds until the far end answers",
+    )
+    c.add_argument(
+        "--reversal",
+        action="store_true",
+        help="outgoing: the exchange signals the answer with a polarity reversal",
+    )
+    c.add_argument("--hangup", choices=["office", "caller"], default="office", help="who hangs up")
+    c.add_argument(
+        "--hangup-after-s",
+        type=float,
+        dest="hangup_after_s",
+        help="hang up this many seconds after the answer",
+    )
+    c.add_argument("--heard", help="write what the far end heard to this WAV file")
+    d = add("demo", cmd_sim_demo, "place a demo call periodically", sim)
+    d.add_argument("--every", type=float, default=30.0, help="seconds between calls")
+    d.add_argument("--count", type=int, default=0, help="stop after this many calls (0: never)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        result: int = args.func(args)
+        return result
+    except ConfigError as exc:
+        print(f"callrec: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

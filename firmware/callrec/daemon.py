@@ -1,0 +1,275 @@
+"""The appliance's main loop: board events -> call state machine -> actions on board and disk.
+
+Threads: the board's callbacks (gpiozero, serial reader, PortAudio) only enqueue; this loop is
+the only place that decides; the recorder thread owns the open file; the announcement player
+writes the prompt; cheroot's workers serve the web UI. Start in order, stop in reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from callrec import __version__
+from callrec import events as ev
+from callrec.announcement import (
+    AnnouncementPlayer,
+    PlaybackProof,
+    Prompt,
+    PromptError,
+    load_prompt,
+)
+from callrec.board.backends import make_board
+from callrec.callflow import (
+    Action,
+    AnnouncementDone,
+    CallFinished,
+    CallFlow,
+    CallInfo,
+    CommitCapture,
+    DiscardCapture,
+    StartAnnouncement,
+    StartCapture,
+    State,
+    StopAnnouncement,
+    StopRecording,
+)
+from callrec.config import Config
+from callrec.recorder import Recorder
+from callrec.status import StatusBoard
+from callrec.storage.atomic_json import write_atomic
+from callrec.storage.recordings import RecordingStore, new_recording_id
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.1
+
+
+@dataclass(frozen=True)
+class StorageFault(ev.Event):
+    detail: str
+
+
+@dataclass
+class _CurrentCall:
+    rec_id: str
+    call: CallInfo
+    started_at: str
+    proof: PlaybackProof | None = None
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.events: queue.SimpleQueue[ev.Event] = queue.SimpleQueue()
+        self.flow = CallFlow(config.line)
+        self.store = RecordingStore(config.data_dir)
+        self.board = make_board(config.board, self.events.put)
+        self.recorder = Recorder(
+            self.store,
+            config.board.sample_rate,
+            config.storage.fsync_interval_s,
+            on_error=lambda msg: self.events.put(StorageFault(msg)),
+        )
+        self.player = AnnouncementPlayer(self.board.audio)
+        self.status = StatusBoard(config, self.board)
+        self.prompts: dict[str, Prompt] = {}
+        self._current: _CurrentCall | None = None
+        self._stop = threading.Event()
+        self._web: Any = None
+        self._setup_code: str | None = None
+
+    # -- start / stop ----------------------------------------------------------------------
+    def _load_prompts(self) -> None:
+        a = self.config.announcement
+        for direction, name in (("in", a.incoming), ("out", a.outgoing)):
+            try:
+                self.prompts[direction] = load_prompt(
+                    Path(a.directory), name, self.config.board.sample_rate
+                )
+            except PromptError as exc:
+                log.error("%s", exc)
+                self.status.set_fault(
+                    "announcement",
+                    f"No announcement ({exc}): calls are "
+                    "not recorded until a valid prompt is installed",
+                )
+
+    def _start_web(self) -> None:
+        from callrec_web.app import WebContext, make_app
+        from callrec_web.server import WebServer
+        from callrec_web.users import UserStore
+
+        users = UserStore(self.config.data_dir / "users.json")
+        if not users.has_users():
+            self._setup_code = secrets.token_hex(4)
+            path = Path(self.config.runtime_dir) / "setup-code"
+            write_atomic(path, f"{self._setup_code}\n".encode())
+            print(
+                f"callrec: first start - open the web UI and enter setup code {self._setup_code}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        def setup_code() -> str | None:
+            return None if users.has_users() else self._setup_code
+
+        ctx = WebContext(
+            config=self.config,
+            store=self.store,
+            users=users,
+            status=self.status.snapshot,
+            setup_code=setup_code,
+        )
+        w = self.config.web
+        self._web = WebServer(make_app(ctx), w.host, w.port, w.threads)
+        self._web.start()
+        log.info("web UI on http://%s:%s", w.host, self._web.port)
+
+    def start(self) -> None:
+        Path(self.config.runtime_dir).mkdir(parents=True, exist_ok=True, mode=0o750)
+        self._load_prompts()
+        recovered = self.store.recover()
+        if recovered:
+            log.warning("%d interrupted recording(s) recovered", len(recovered))
+        self.recorder.start()
+        self.board.start()
+        self._start_web()
+        self.status.publish(self.flow)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def shutdown(self) -> None:
+        """Stop everything in reverse order; a call in progress is closed and kept."""
+        if self.flow.state is State.RECORDING:
+            for action in self.flow.handle(ev.Hook(off_hook=False)):
+                self._do(action)
+        self.player.stop()
+        if self._web is not None:
+            self._web.stop()
+        self.board.stop()
+        self.recorder.stop()
+        self.store.close()
+        self.status.publish(self.flow, running=False)
+
+    def run(self) -> None:
+        """Start, then handle events until stop() (or SIGTERM via the CLI)."""
+        self.start()
+        try:
+            self.loop()
+        finally:
+            self.shutdown()
+
+    def loop(self) -> None:
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            timeout = max(0.0, next_tick - time.monotonic())
+            try:
+                event: ev.Event = self.events.get(timeout=timeout)
+            except queue.Empty:
+                event = ev.Tick()
+                next_tick = time.monotonic() + TICK_S
+            self.handle(event)
+
+    # -- one event -------------------------------------------------------------------------
+    def handle(self, event: ev.Event) -> None:
+        if isinstance(event, ev.BoardFault):
+            self.status.set_fault(event.part, "" if event.ok else event.detail or "failed")
+        elif isinstance(event, StorageFault):
+            self.status.set_fault("storage", event.detail)
+        elif isinstance(event, AnnouncementDone):
+            # A prompt that played clears an earlier playback failure.
+            self.status.set_fault("playback", "" if event.ok else event.error)
+        before = self.flow.state
+        for action in self.flow.handle(event):
+            self._do(action)
+        if self.flow.state is not before or not isinstance(event, ev.Tick | ev.LoopVoltage):
+            self.status.publish(self.flow)
+
+    def _do(self, action: Action) -> None:
+        handler = getattr(self, f"_do_{type(action).__name__}")
+        handler(action)
+
+    def _do_StartCapture(self, a: StartCapture) -> None:
+        rec_id = new_recording_id()
+        self._current = _CurrentCall(rec_id, a.call, datetime.now(UTC).isoformat())
+        self.recorder.begin(rec_id)
+        self.board.audio.set_sink(self.recorder.feed)
+
+    def _do_StartAnnouncement(self, a: StartAnnouncement) -> None:
+        prompt = self.prompts.get(a.direction)
+        if prompt is None:
+            self.events.put(AnnouncementDone(ok=False, error="no valid prompt installed"))
+            return
+        self.board.set_relay(True)
+        proof = self.player.play(
+            prompt, lambda ok, err: self.events.put(AnnouncementDone(ok=ok, error=err))
+        )
+        if self._current is not None:
+            self._current.proof = proof
+
+    def _do_StopAnnouncement(self, a: StopAnnouncement) -> None:
+        self.player.stop()
+        self.board.set_relay(False)
+
+    def _do_CommitCapture(self, a: CommitCapture) -> None:
+        self.board.set_relay(False)
+        cur = self._current
+        if cur is None:
+            return
+        if cur.proof is not None and cur.call.answered_at is not None:
+            # From the answer event (stamped when the board reported it) to the first prompt
+            # frame handed to the audio device.
+            self.status.record_latency(cur.proof.first_frame_at - cur.call.answered_at)
+        self.board.set_recording_led(True)
+        self.recorder.commit({**self._meta(cur), "status": "recording"})
+
+    def _do_DiscardCapture(self, a: DiscardCapture) -> None:
+        self.board.audio.set_sink(None)
+        self.board.set_relay(False)
+        self.recorder.discard()
+        self.board.set_recording_led(False)
+        self._current = None
+
+    def _do_StopRecording(self, a: StopRecording) -> None:
+        self.board.audio.set_sink(None)
+        self.board.set_recording_led(False)
+        cur = self._current
+        self._current = None
+        if cur is None:
+            return
+        meta = {
+            **self._meta(cur),
+            "ended_at": datetime.now(UTC).isoformat(),
+            "end_reason": a.reason,
+        }
+        self.recorder.finish(meta, self.status.recording_done)
+
+    def _do_CallFinished(self, a: CallFinished) -> None:
+        log.info("call finished: %s (%s)", a.outcome, a.direction)
+        self.status.call_finished(a.outcome, a.direction)
+
+    def _meta(self, cur: _CurrentCall) -> dict[str, Any]:
+        call = cur.call
+        return {
+            "id": cur.rec_id,
+            "started_at": cur.started_at,
+            "direction": call.direction,
+            "line": call.line,
+            "caller_number": call.number if call.direction == "in" else None,
+            "caller_name": call.name if call.direction == "in" else None,
+            "called_number": (call.digits or None) if call.direction == "out" else None,
+            "ring_count": call.ring_count,
+            "announcement": cur.proof.as_dict() if cur.proof else None,
+            "audio": {"sample_rate": self.config.board.sample_rate, "channels": 1},
+            "firmware": __version__,
+        }

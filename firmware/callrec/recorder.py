@@ -1,0 +1,181 @@
+"""Writes a call's line audio to disk: held in memory during the announcement, then streamed.
+
+One thread owns the open file. PortAudio's callback and the daemon only put items on its
+queue, so frames and commands (commit, discard, finish) are handled strictly in order and a
+slow disk never stalls the audio callback or the call state machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from callrec.storage.recordings import RecordingStore
+from callrec.storage.wavstream import StreamingWavWriter
+
+log = logging.getLogger(__name__)
+
+# During the announcement audio stays in memory; a prompt longer than this is a misconfiguration.
+MAX_HELD_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class _Begin:
+    rec_id: str
+
+
+@dataclass(frozen=True)
+class _Commit:
+    sidecar: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Discard:
+    pass
+
+
+@dataclass(frozen=True)
+class _Finish:
+    meta: dict[str, Any]
+    done: Callable[[dict[str, Any] | None], None]
+
+
+@dataclass(frozen=True)
+class _Quit:
+    pass
+
+
+class Recorder:
+    """The recording pipeline of one line."""
+
+    def __init__(
+        self,
+        store: RecordingStore,
+        rate: int,
+        fsync_interval_s: float = 1.0,
+        on_error: Callable[[str], None] = lambda msg: None,
+    ) -> None:
+        self.store, self.rate, self.fsync_interval_s = store, rate, fsync_interval_s
+        self._on_error = on_error
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
+        self._rec_id: str | None = None
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        self._writer: StreamingWavWriter | None = None
+        self._last_sync = 0.0
+
+    # -- called from other threads: enqueue only -------------------------------------------
+    def feed(self, pcm: bytes) -> None:
+        """Audio frames from the capture callback."""
+        self._queue.put(pcm)
+
+    def begin(self, rec_id: str) -> None:
+        self._queue.put(_Begin(rec_id))
+
+    def commit(self, sidecar: dict[str, Any]) -> None:
+        """Keep the call: write the held audio and a provisional sidecar (for recovery)."""
+        self._queue.put(_Commit(sidecar))
+
+    def discard(self) -> None:
+        self._queue.put(_Discard())
+
+    def finish(self, meta: dict[str, Any], done: Callable[[dict[str, Any] | None], None]) -> None:
+        """Close the file and index it; `done` gets the final metadata (None if nothing kept)."""
+        self._queue.put(_Finish(meta, done))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._queue.put(_Quit())
+        self._thread.join(timeout=10)
+
+    # -- the recorder thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if isinstance(item, bytes):
+                    self._frame(item)
+                elif isinstance(item, _Quit):
+                    self._close_writer()
+                    return
+                else:
+                    self._command(item)
+            except OSError as exc:  # disk full, USB stick gone, read-only remount...
+                log.error("recording write failed: %s", exc.strerror or exc)
+                self._on_error(f"storage error: {exc.strerror or exc}")
+                self._close_writer()
+
+    def _frame(self, pcm: bytes) -> None:
+        if self._rec_id is None:
+            return
+        if self._writer is None:
+            if self._held_bytes < MAX_HELD_SECONDS * self.rate * 2:
+                self._held.append(pcm)
+                self._held_bytes += len(pcm)
+            return
+        self._writer.write(pcm)
+        now = time.monotonic()
+        if now - self._last_sync >= self.fsync_interval_s:
+            self._writer.sync()
+            self._last_sync = now
+
+    def _command(self, item: Any) -> None:
+        if isinstance(item, _Begin):
+            self._close_writer()
+            self._rec_id, self._held, self._held_bytes = item.rec_id, [], 0
+        elif isinstance(item, _Commit) and self._rec_id is not None:
+            path = self.store.prepare(self._rec_id)
+            self.store.write_sidecar(item.sidecar)
+            self._writer = StreamingWavWriter(path, self.rate)
+            for chunk in self._held:
+                self._writer.write(chunk)
+            self._held, self._held_bytes = [], 0
+            self._writer.sync()
+            self._last_sync = time.monotonic()
+        elif isinstance(item, _Discard):
+            self._rec_id, self._held, self._held_bytes = None, [], 0
+        elif isinstance(item, _Finish):
+            item.done(self._finish(item.meta))
+
+    def _finish(self, meta: dict[str, Any]) -> dict[str, Any] | None:
+        writer, rec_id = self._writer, self._rec_id
+        self._rec_id, self._held = None, []
+        if writer is None or rec_id is None:
+            return None
+        self._writer = None
+        writer.close()
+        audio: dict[str, Any] = {
+            "file": Path(writer.path).name,
+            "format": "wav",
+            "codec": "pcm_s16le",
+            "sample_rate": self.rate,
+            "channels": 1,
+            "bytes": writer.data_bytes,
+        }
+        final = {
+            **meta,
+            "id": rec_id,
+            "duration_s": round(writer.seconds, 3),
+            "audio": audio,
+            "status": "complete",
+        }
+        self.store.add(final)
+        log.info("recording %s kept: %.1f s", rec_id, writer.seconds)
+        return final
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except OSError as exc:
+                log.error("closing recording failed: %s", exc)
+            self._writer = None

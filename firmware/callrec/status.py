@@ -1,0 +1,126 @@
+"""The line's live status: shared with the web UI and written to <runtime_dir>/status.json.
+
+No phone numbers or names here: the status is shown to every role and read by `callrec status`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from callrec import __version__
+from callrec.config import Config
+from callrec.storage.atomic_json import write_atomic
+
+if TYPE_CHECKING:
+    from callrec.board.board import Board
+    from callrec.callflow import CallFlow
+
+_PART_NAMES = {
+    "mcu": "HAT microcontroller link",
+    "audio": "line audio device",
+    "announcement": "announcement",
+    "playback": "announcement playback",
+    "storage": "storage",
+}
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class StatusBoard:
+    """Thread-safe status snapshot; the daemon writes, the web and the CLI read."""
+
+    def __init__(self, config: Config, board: Board) -> None:
+        self._config, self._board = config, board
+        self._lock = threading.Lock()
+        self._faults: dict[str, str] = {}
+        self._snapshot: dict[str, Any] = {}
+        self._last_call: dict[str, Any] | None = None
+        self._last_recording: str | None = None
+        self._latencies: deque[float] = deque(maxlen=1000)
+        self._since_wall = _iso_now()
+        self._state = ""
+
+    # -- updates from the daemon thread ----------------------------------------------------
+    def set_fault(self, part: str, detail: str) -> None:
+        """Record (detail) or clear ("") a fault; the fault LED mirrors whether any is set."""
+        with self._lock:
+            if detail:
+                self._faults[part] = detail
+            else:
+                self._faults.pop(part, None)
+            any_fault = bool(self._faults)
+        self._board.set_fault_led(any_fault)
+
+    def record_latency(self, seconds: float) -> None:
+        with self._lock:
+            self._latencies.append(seconds)
+
+    def call_finished(self, outcome: str, direction: str) -> None:
+        with self._lock:
+            self._last_call = {"outcome": outcome, "direction": direction, "at": _iso_now()}
+
+    def recording_done(self, meta: dict[str, Any] | None) -> None:
+        """Called by the recorder thread once a recording is indexed."""
+        if meta is not None:
+            with self._lock:
+                self._last_recording = meta["id"]
+
+    def publish(self, flow: CallFlow, running: bool = True) -> None:
+        """Rebuild the snapshot after a state change and write status.json for the CLI."""
+        with self._lock:
+            if flow.state.value != self._state:
+                self._state, self._since_wall = flow.state.value, _iso_now()
+            call = flow.call
+            snap = {
+                "version": __version__,
+                "running": running,
+                "line": self._config.line.name,
+                "state": flow.state.value,
+                "since": self._since_wall,
+                "call": None
+                if call is None
+                else {
+                    "direction": call.direction,
+                    "ring_count": call.ring_count,
+                    "answered": call.answered_at is not None,
+                },
+                "not_recorded_reason": flow.not_recorded_reason or None,
+                "recording": self._board.recording_led,
+                "faults": [
+                    {"part": p, "name": _PART_NAMES.get(p, p), "detail": d}
+                    for p, d in sorted(self._faults.items())
+                ],
+                "board": {
+                    "backend": self._config.board.backend,
+                    "mcu_connected": self._board.mcu.connected,
+                    "mcu_version": self._board.mcu.version,
+                    "audio_open": self._board.audio.is_open,
+                },
+                "last_call": self._last_call,
+                "last_recording": self._last_recording,
+                "announcement_latency_ms": [round(x * 1000, 3) for x in self._latencies],
+                "updated": _iso_now(),
+            }
+            self._snapshot = snap
+        path = Path(self._config.status_path)
+        try:
+            write_atomic(path, json.dumps(snap, indent=1).encode())
+        except OSError:
+            pass  # the runtime dir is a convenience for the CLI; the web reads memory
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            snap = dict(self._snapshot)
+            snap["board"] = {
+                **snap.get("board", {}),
+                "mcu_connected": self._board.mcu.connected,
+                "audio_open": self._board.audio.is_open,
+            }
+            return snap

@@ -1,0 +1,179 @@
+"""The call state machine, driven directly with events and a fake clock."""
+
+from __future__ import annotations
+
+from callrec import events as ev
+from callrec.callflow import (
+    AnnouncementDone,
+    CallFinished,
+    CallFlow,
+    CommitCapture,
+    DiscardCapture,
+    StartAnnouncement,
+    StartCapture,
+    State,
+    StopAnnouncement,
+    StopRecording,
+)
+from callrec.config import LineConfig
+
+
+def kinds(actions):
+    return [type(a) for a in actions]
+
+
+def flow(**kw) -> CallFlow:
+    return CallFlow(LineConfig(**kw))
+
+
+def answer_incoming(f: CallFlow, t: float = 0.0) -> None:
+    f.handle(ev.Ring(True, at=t))
+    f.handle(ev.Ring(False, at=t + 1.5))
+    f.handle(ev.CallerId("0612345678", "DUPONT", at=t + 2.0))
+    f.handle(ev.Ring(True, at=t + 5.0))
+    f.handle(ev.Ring(False, at=t + 6.5))
+    actions = f.handle(ev.Hook(True, at=t + 7.0))
+    assert kinds(actions) == [StartCapture, StartAnnouncement]
+    assert actions[1].direction == "in"
+
+
+def test_incoming_call_full_path() -> None:
+    f = flow()
+    answer_incoming(f)
+    assert f.state is State.ANNOUNCING
+    assert f.call is not None and f.call.ring_count == 2
+    assert (f.call.number, f.call.name) == ("0612345678", "DUPONT")
+    assert f.call.answered_at == 7.0
+    assert kinds(f.handle(AnnouncementDone(True, at=10.0))) == [CommitCapture]
+    assert f.state is State.RECORDING
+    assert f.handle(ev.Tick(at=30.0)) == []
+    actions = f.handle(ev.Hook(False, at=60.0))
+    assert kinds(actions) == [StopRecording, CallFinished]
+    assert actions[0].reason == "hangup"
+    assert actions[1].outcome == "recorded"
+    assert f.state is State.IDLE and f.call is None
+
+
+def test_polarity_reversal_ends_a_recording() -> None:
+    f = flow()
+    answer_incoming(f)
+    f.handle(AnnouncementDone(True, at=10.0))
+    actions = f.handle(ev.PolarityReversal(-1, at=20.0))
+    assert kinds(actions) == [StopRecording, CallFinished]
+    assert actions[0].reason == "clear_down"
+
+
+def test_line_battery_loss_ends_a_recording() -> None:
+    f = flow()
+    answer_incoming(f)
+    f.handle(AnnouncementDone(True, at=10.0))
+    assert f.handle(ev.LoopVoltage(30.0, at=11.0)) == []  # normal reading, nothing happens
+    actions = f.handle(ev.LoopVoltage(0.4, at=12.0))
+    assert kinds(actions) == [StopRecording, CallFinished]
+    assert actions[0].reason == "line_down"
+
+
+def test_silence_never_ends_a_call() -> None:
+    f = flow()
+    answer_incoming(f)
+    f.handle(AnnouncementDone(True, at=10.0))
+    for t in range(11, 4000, 7):
+        assert f.handle(ev.Tick(at=float(t))) == []
+    assert f.state is State.RECORDING
+
+
+def test_unanswered_call_leaves_no_recording() -> None:
+    f = flow(ring_timeout_s=8.0)
+    f.handle(ev.Ring(True, at=0.0))
+    f.handle(ev.Ring(False, at=1.5))
+    f.handle(ev.Ring(True, at=5.0))
+    f.handle(ev.Ring(False, at=6.5))
+    assert f.handle(ev.Tick(at=10.0)) == []  # still within the ring timeout
+    actions = f.handle(ev.Tick(at=15.0))
+    assert kinds(actions) == [CallFinished]
+    assert actions[0].outcome == "unanswered"
+    assert f.state is State.IDLE
+
+
+def test_hangup_during_announcement_discards_everything() -> None:
+    f = flow()
+    answer_incoming(f)
+    actions = f.handle(ev.Hook(False, at=8.0))
+    assert kinds(actions) == [StopAnnouncement, DiscardCapture, CallFinished]
+    assert actions[2].outcome == "ended_during_announcement"
+    # A late completion report from the player must not start a recording.
+    assert f.handle(AnnouncementDone(True, at=8.1)) == []
+    assert f.state is State.IDLE
+
+
+def test_no_announcement_no_recording() -> None:
+    f = flow()
+    answer_incoming(f)
+    actions = f.handle(AnnouncementDone(False, error="device gone", at=7.1))
+    assert kinds(actions) == [DiscardCapture]
+    assert f.state is State.NOT_RECORDED
+    assert f.not_recorded_reason == "device gone"
+    actions = f.handle(ev.Hook(False, at=30.0))
+    assert kinds(actions) == [CallFinished]
+    assert actions[0].outcome == "not_recorded"
+
+
+def test_outgoing_answered_by_delay_after_last_digit() -> None:
+    f = flow(outgoing_answer_delay_s=6.0)
+    assert f.handle(ev.Hook(True, at=0.0)) == []
+    assert f.state is State.DIALLING
+    for i, d in enumerate("0145"):
+        f.handle(ev.Digit(d, at=1.0 + i))
+    assert f.handle(ev.Tick(at=9.5)) == []  # 5.5 s after the last digit
+    actions = f.handle(ev.Tick(at=10.1))
+    assert kinds(actions) == [StartCapture, StartAnnouncement]
+    assert actions[1].direction == "out"
+    assert f.call is not None and f.call.digits == "0145"
+
+
+def test_outgoing_answered_by_polarity_reversal() -> None:
+    f = flow(outgoing_answer_delay_s=60.0)
+    f.handle(ev.Hook(True, at=0.0))
+    actions = f.handle(ev.PolarityReversal(-1, at=2.0))
+    assert kinds(actions) == [StartCapture, StartAnnouncement]
+    f.handle(AnnouncementDone(True, at=5.0))
+    assert kinds(f.handle(ev.Hook(False, at=9.0))) == [StopRecording, CallFinished]
+
+
+def test_outgoing_abandoned_before_answer() -> None:
+    f = flow()
+    f.handle(ev.Hook(True, at=0.0))
+    actions = f.handle(ev.Hook(False, at=1.0))
+    assert kinds(actions) == [CallFinished] and actions[0].outcome == "abandoned"
+
+
+def test_back_to_back_calls() -> None:
+    f = flow()
+    for start in (0.0, 100.0, 200.0):
+        answer_incoming(f, start)
+        f.handle(AnnouncementDone(True, at=start + 10))
+        assert kinds(f.handle(ev.Hook(False, at=start + 11))) == [StopRecording, CallFinished]
+        # the next call starts right after the hang-up
+    assert f.state is State.IDLE
+
+
+def test_caller_id_before_first_ring_is_kept() -> None:
+    f = flow()
+    f.handle(ev.CallerId("0033123", None, at=0.0))
+    f.handle(ev.Ring(True, at=0.5))
+    assert f.call is not None and f.call.number == "0033123"
+
+
+def test_stale_caller_id_is_not_attached_to_a_later_call() -> None:
+    f = flow(ring_timeout_s=8.0)
+    f.handle(ev.CallerId("0033123", None, at=0.0))
+    f.handle(ev.Ring(True, at=60.0))
+    assert f.call is not None and f.call.number is None
+
+
+def test_lines_that_never_record() -> None:
+    f = flow(record_incoming=False)
+    f.handle(ev.Ring(True, at=0.0))
+    assert f.handle(ev.Hook(True, at=1.0)) == []
+    assert f.state is State.NOT_RECORDED
+    assert kinds(f.handle(ev.Hook(False, at=5.0))) == [CallFinished]
