@@ -1,0 +1,199 @@
+"""Helpers for the web tests: a fake clock, a cookie-keeping HTTP client, WAV recordings."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import re
+import wave
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from callrec.storage.recordings import RecordingStore, new_recording_id
+from callrec_web.context import WebContext
+from callrec_web.server import WebServer
+from callrec_web.users import UserStore
+
+SETUP_CODE = "ABCD-EFGH-JKMN"
+PASSWORD = "correct horse battery"
+ROLE_USERS = {
+    "admin": ["admin"],
+    "supervisor": ["supervisor"],
+    "privacy": ["privacy_officer"],
+    "tech": ["technician"],
+}
+
+
+class FakeClock:
+    """Monotonic seconds that tests move forward by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+
+@dataclass
+class Client:
+    """One browser: keeps cookies, follows no redirects, sends same-origin headers by default."""
+
+    port: int
+    cookies: dict[str, str] = field(default_factory=dict)
+    origin: str | None = None  # None: same origin as the server
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        cookies: bool = True,
+        encode_chunked: bool = False,
+    ) -> Response:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            sent = dict(headers or {})
+            if cookies and self.cookies:
+                sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+            conn.request(method, path, body=body, headers=sent, encode_chunked=encode_chunked)
+            resp = conn.getresponse()
+            data = resp.read()
+            for raw in resp.headers.get_all("Set-Cookie") or []:
+                jar: SimpleCookie = SimpleCookie()
+                jar.load(raw)
+                for name, morsel in jar.items():
+                    if morsel["max-age"] == "0" or not morsel.value:
+                        self.cookies.pop(name, None)
+                    else:
+                        self.cookies[name] = morsel.value
+            return Response(resp.status, resp.headers, data)
+        finally:
+            conn.close()
+
+    def get(self, path: str, **kw: Any) -> Response:
+        return self.request("GET", path, **kw)
+
+    def post(
+        self,
+        path: str,
+        data: dict[str, Any] | list[tuple[str, str]],
+        *,
+        csrf: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        fields = list(data.items()) if isinstance(data, dict) else list(data)
+        if csrf and not any(k == "csrf_token" for k, _ in fields):
+            fields.append(("csrf_token", self.csrf_token()))
+        sent = {"Content-Type": "application/x-www-form-urlencoded"}
+        sent["Origin"] = self.origin or f"http://127.0.0.1:{self.port}"
+        sent.update(headers or {})
+        return self.request("POST", path, body=urlencode(fields).encode(), headers=sent)
+
+    def csrf_token(self, page: str = "/account") -> str:
+        """The CSRF token from a form on `page` (or where it redirects: login, setup)."""
+        resp = self.get(page)
+        for _ in range(3):
+            if resp.status != 303:
+                break
+            resp = self.get(resp.header("Location") or "/")
+        m = re.search(r'name="csrf_token" value="([^"]+)"', resp.text)
+        assert m, f"no CSRF token on {page}"
+        return m.group(1)
+
+    def login(self, name: str, password: str = PASSWORD) -> Response:
+        self.get("/login")
+        resp = self.post("/login", {"username": name, "password": password})
+        assert resp.status == 303, resp.text
+        return resp
+
+
+@dataclass
+class Appliance:
+    """A running web server over a temporary data dir."""
+
+    server: WebServer
+    store: RecordingStore
+    users: UserStore
+    clock: FakeClock
+    ctx: WebContext
+    status: dict[str, Any]
+    setup_code: list[str | None]
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def client(self) -> Client:
+        return Client(self.port)
+
+
+def write_wav(path: Path, seconds: float = 1.0, rate: int = 8000) -> int:
+    """A real 8 kHz mono 16-bit WAV with a ramp, so byte ranges are distinguishable."""
+    frames = int(seconds * rate)
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join((i % 32768).to_bytes(2, "little") for i in range(frames)))
+    path.write_bytes(buf.getvalue())
+    return len(buf.getvalue())
+
+
+def add_recording(
+    store: RecordingStore, started: datetime, direction: str = "in", **extra: Any
+) -> str:
+    rec_id = new_recording_id(started)
+    size = write_wav(store.prepare(rec_id), seconds=0.5)
+    meta = {
+        "id": rec_id,
+        "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ended_at": (started + timedelta(seconds=42)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "duration_s": 42.0,
+        "direction": direction,
+        "line": "line1",
+        "caller_number": "+33123456789" if direction == "in" else None,
+        "caller_name": "DUPONT J" if direction == "in" else None,
+        "called_number": None if direction == "in" else "0102030405",
+        "ring_count": 2,
+        "end_reason": "hangup",
+        "announcement": {
+            "prompt": "fr",
+            "sha256": "ab" * 32,
+            "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "completed": True,
+        },
+        "audio": {"format": "wav", "sample_rate": 8000, "bytes": size},
+        "status": "complete",
+    }
+    meta.update(extra)
+    store.add(meta)
+    return rec_id

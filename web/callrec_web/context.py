@@ -1,0 +1,21 @@
+"""What the daemon hands to the web layer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from callrec.config import Config
+from callrec.storage.recordings import RecordingStore
+from callrec_web.users import UserStore
+
+
+@dataclass
+class WebContext:
+    config: Config
+    store: RecordingStore
+    users: UserStore
+    status: Callable[[], dict[str, Any]]  # live line status snapshot (see linestatus.py)
+    setup_code: Callable[[], str | None]  # the one-time first-start code, None once users exist
+    https: bool = False  # served over TLS (directly or by a proxy): cookies get Secure

@@ -1,0 +1,50 @@
+"""Who may do what: the one table from roles to permissions, checked on every route."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+RECORDINGS_LIST = "recordings.list"
+RECORDINGS_LISTEN = "recordings.listen"  # play, download, read metadata
+RECORDINGS_ERASE = "recordings.erase"
+STATUS_VIEW = "status.view"
+USERS_MANAGE = "users.manage"
+TOKENS_OWN = "tokens.own"
+
+PERMISSIONS = frozenset(
+    {RECORDINGS_LIST, RECORDINGS_LISTEN, RECORDINGS_ERASE, STATUS_VIEW, USERS_MANAGE, TOKENS_OWN}
+)
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": PERMISSIONS,
+    "supervisor": frozenset({RECORDINGS_LIST, RECORDINGS_LISTEN, STATUS_VIEW}),
+    "privacy_officer": frozenset(
+        {RECORDINGS_LIST, RECORDINGS_LISTEN, RECORDINGS_ERASE, STATUS_VIEW}
+    ),
+    # The technician keeps the appliance running but never hears a call.
+    "technician": frozenset({STATUS_VIEW, USERS_MANAGE}),
+}
+
+
+def permissions_of(roles: Iterable[str]) -> frozenset[str]:
+    """The union of the permissions of `roles`; unknown roles grant nothing."""
+    granted: set[str] = set()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS.get(role, frozenset())
+    return frozenset(granted)
+
+
+def allowed(roles: Iterable[str], perm: str) -> bool:
+    """True if any of `roles` grants `perm`."""
+    if perm not in PERMISSIONS:
+        raise ValueError(f"unknown permission {perm!r}")
+    return perm in permissions_of(roles)
+
+
+def may_grant(granter_roles: Iterable[str], roles: Iterable[str]) -> bool:
+    """True if someone with `granter_roles` may create or delete an account with `roles`.
+
+    Only permissions one holds can be handed out, so users.manage never escalates: a
+    technician can manage technicians but cannot make an account that hears recordings.
+    """
+    return permissions_of(roles) <= permissions_of(granter_roles)

@@ -1,0 +1,58 @@
+% rebase('layout.tpl', title='Recording', section='recordings')
+% ann = meta.get('announcement') if isinstance(meta.get('announcement'), dict) else {}
+% audio = meta.get('audio') if isinstance(meta.get('audio'), dict) else {}
+% status = meta.get('status') if isinstance(meta.get('status'), str) else ''
+% end_reason = meta.get('end_reason') if isinstance(meta.get('end_reason'), str) else ''
+<p><a href="/recordings">← All recordings</a></p>
+<h1>Recording of <time datetime="{{meta.get('started_at', '')}}">{{local_time(meta.get('started_at'), True) or rec_id}}</time></h1>
+% if has_audio:
+<section aria-labelledby="listen-h">
+  <h2 id="listen-h">Listen</h2>
+  <audio controls preload="metadata" src="/recordings/{{rec_id}}/audio">
+    Your browser cannot play this audio. <a href="/recordings/{{rec_id}}/download">Download it</a> instead.
+  </audio>
+  <p class="actions">
+    <a class="button" href="/recordings/{{rec_id}}/download" download>Download (WAV)</a>
+% if can('recordings.erase'):
+    <a class="button danger" href="/recordings/{{rec_id}}/erase">Erase…</a>
+% end
+  </p>
+</section>
+% else:
+<p class="warning">The audio file of this recording is missing.</p>
+% if can('recordings.erase'):
+<p><a class="button danger" href="/recordings/{{rec_id}}/erase">Erase…</a></p>
+% end
+% end
+<section aria-labelledby="meta-h">
+  <h2 id="meta-h">Details</h2>
+  <dl class="meta">
+    <dt>Identifier</dt><dd><code>{{rec_id}}</code></dd>
+    <dt>Started</dt><dd>{{local_time(meta.get('started_at'), True) or '—'}}</dd>
+    <dt>Ended</dt><dd>{{local_time(meta.get('ended_at'), True) or '—'}}</dd>
+    <dt>Duration</dt><dd>{{duration(meta.get('duration_s')) or '—'}}</dd>
+    <dt>Direction</dt><dd>{{t('direction_' + meta['direction']) if meta.get('direction') in ('in', 'out') else '—'}}</dd>
+    <dt>Line</dt><dd>{{meta.get('line') or '—'}}</dd>
+    <dt>Caller number</dt><dd>{{meta.get('caller_number') or '—'}}</dd>
+    <dt>Caller name</dt><dd>{{meta.get('caller_name') or '—'}}</dd>
+    <dt>Dialled number</dt><dd>{{meta.get('called_number') or '—'}}</dd>
+% if isinstance(meta.get('ring_count'), int) and meta.get('direction') == 'in':
+    <dt>Rings before the answer</dt><dd>{{meta['ring_count']}}</dd>
+% end
+    <dt>Status</dt><dd>{{t('status_' + status, status) if status else '—'}}</dd>
+    <dt>End of the call</dt><dd>{{t('end_' + end_reason, end_reason) if end_reason else '—'}}</dd>
+  </dl>
+  <h3>Announcement</h3>
+  <dl class="meta">
+    <dt>Prompt</dt><dd>{{ann.get('prompt') or '—'}}</dd>
+    <dt>Prompt SHA-256</dt><dd><code class="hash">{{ann.get('sha256') or '—'}}</code></dd>
+    <dt>Played at</dt><dd>{{local_time(ann.get('started_at'), True) or '—'}}</dd>
+    <dt>Played in full</dt><dd>{{'Yes' if ann.get('completed') is True else ('No' if ann.get('completed') is False else '—')}}</dd>
+  </dl>
+  <h3>Audio</h3>
+  <dl class="meta">
+    <dt>Format</dt><dd>{{str(audio.get('format') or '—').upper()}}</dd>
+    <dt>Sample rate</dt><dd>{{str(audio['sample_rate']) + ' Hz' if isinstance(audio.get('sample_rate'), int) else '—'}}</dd>
+    <dt>Size</dt><dd>{{size(audio.get('bytes')) or '—'}}</dd>
+  </dl>
+</section>

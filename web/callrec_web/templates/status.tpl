@@ -1,0 +1,76 @@
+% rebase('layout.tpl', title='Line status', section='status', scripts=['status.js'])
+% states = ['idle', 'ringing', 'dialling', 'announcing', 'recording', 'not_recorded', 'unknown']
+% state = snap['state'] if snap['state'] in states else 'unknown'
+% call, last, board = snap['call'], snap['last_call'], snap['board']
+% def call_text(call):
+%   if not call:
+%     return t('st_none')
+%   end
+%   parts = [t('direction_' + call['direction'])] if call['direction'] else []
+%   if call['answered'] is not None:
+%     parts.append(t('st_answered') if call['answered'] else t('st_not_answered'))
+%   end
+%   if call['ring_count']:
+%     parts.append(t('st_rings', n=int(call['ring_count'])))
+%   end
+%   if call['duration_s'] is not None:
+%     parts.append(duration(call['duration_s']))
+%   end
+%   return ', '.join(parts)
+% end
+% def last_text(last):
+%   if not last or not last['outcome']:
+%     return t('st_none')
+%   end
+%   text = t('outcome_' + last['outcome'], last['outcome'])
+%   if last['direction'] in ('in', 'out'):
+%     text += ' (' + t('direction_' + last['direction']) + ')'
+%   end
+%   return text + (', ' + local_time(last['at'], True) if local_time(last['at']) else '')
+% end
+<h1>Line status{{' – ' + snap['line'] if snap['line'] else ''}}</h1>
+<section id="status" aria-labelledby="now-h" data-source="/api/v1/status">
+  <h2 id="now-h">Now</h2>
+  <dl class="meta">
+    <dt>State</dt>
+    <dd><span data-field="state" class="state state-{{state}}">{{t('state_' + state)}}</span><span data-field="reason">{{': ' + snap['not_recorded_reason'] if snap['not_recorded_reason'] else ''}}</span></dd>
+    <dt>Since</dt>
+    <dd><span data-field="since">{{local_time(snap['since'], True) or '—'}}</span> <span data-field="state_for">{{'(' + t('st_for', d=duration(snap['state_for_s'])) + ')' if snap['state_for_s'] is not None else ''}}</span></dd>
+    <dt>Recording light</dt>
+    <dd><span data-field="recording" class="led {{'led-on' if snap['recording'] else 'led-off'}}">{{t('st_on') if snap['recording'] else t('st_off')}}</span></dd>
+    <dt>Current call</dt>
+    <dd><span data-field="call">{{call_text(call)}}</span></dd>
+    <dt>Last call</dt>
+    <dd><span data-field="last_call">{{last_text(last)}}</span></dd>
+  </dl>
+  <h2 id="faults-h">Faults</h2>
+  <ul data-field="faults" class="faults" aria-labelledby="faults-h">
+% for fault in snap['faults']:
+    <li>{{(fault['name'] + ': ' if fault['name'] else '') + (fault['detail'] or t(fault['code']))}}</li>
+% end
+  </ul>
+  <p data-field="no-faults"{{!' hidden' if snap['faults'] else ''}}>No faults.</p>
+  <h2 id="hw-h">Appliance</h2>
+  <dl class="meta">
+    <dt>Recorder</dt>
+    <dd><span data-field="running">{{t('st_running') if snap['running'] else (t('st_stopped') if snap['running'] is False else '—')}}</span></dd>
+    <dt>HAT link</dt>
+    <dd><span data-field="mcu">{{(t('st_connected') + (' (' + board['mcu_version'] + ')' if board['mcu_version'] else '')) if board['mcu_connected'] else (t('st_lost') if board['mcu_connected'] is False else '—')}}</span></dd>
+    <dt>Line audio</dt>
+    <dd><span data-field="audio">{{t('st_open') if board['audio_open'] else (t('st_not_open') if board['audio_open'] is False else '—')}}</span></dd>
+    <dt>Board</dt>
+    <dd>{{board['backend'] or '—'}}</dd>
+    <dt>Software</dt>
+    <dd>{{snap['version'] or '—'}}</dd>
+  </dl>
+  <p class="help">Updated: <span data-field="updated">{{local_time(snap['updated'], True) or '—'}}</span>. This page refreshes itself every 2 seconds when JavaScript is on; otherwise reload it.</p>
+  <p data-field="stale" class="warning" role="alert" hidden>Live updates stopped: your session has ended or the appliance does not answer. Reload the page.</p>
+</section>
+<div id="labels" hidden>
+% keys = ['state_' + s for s in states] + ['direction_in', 'direction_out', 'daemon_unreachable']
+% keys += ['outcome_recorded', 'outcome_unanswered', 'outcome_abandoned', 'outcome_not_recorded', 'outcome_ended_during_announcement']
+% keys += ['st_on', 'st_off', 'st_none', 'st_answered', 'st_not_answered', 'st_rings', 'st_for', 'st_connected', 'st_lost', 'st_open', 'st_not_open', 'st_running', 'st_stopped']
+% for key in keys:
+  <span data-key="{{key}}">{{t(key)}}</span>
+% end
+</div>

@@ -1,0 +1,59 @@
+% rebase('layout.tpl', title='Users', section='users')
+<h1>Users</h1>
+% include('errors.tpl')
+<div class="table-wrap" role="region" aria-labelledby="users-caption" tabindex="0">
+<table>
+  <caption id="users-caption">Accounts</caption>
+  <thead><tr><th scope="col">Username</th><th scope="col">Roles</th><th scope="col">Created</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+  <tbody>
+% for account in accounts:
+    <tr>
+      <td>{{account.name}}</td>
+      <td>{{', '.join(t('role_' + r) for r in sorted(account.roles))}}</td>
+      <td>{{local_time(account.created_at) or '—'}}</td>
+      <td>
+% if account.name != who.name and may_grant(account.roles):
+        <form method="post" action="/users">
+          <input type="hidden" name="csrf_token" value="{{csrf}}">
+          <input type="hidden" name="action" value="delete">
+          <input type="hidden" name="username" value="{{account.name}}">
+          <button type="submit" class="danger" aria-label="Delete account {{account.name}}">Delete</button>
+        </form>
+% end
+      </td>
+    </tr>
+% end
+  </tbody>
+</table>
+</div>
+<section aria-labelledby="add-h">
+  <h2 id="add-h">Add an account</h2>
+  <form method="post" action="/users" class="stack">
+    <input type="hidden" name="csrf_token" value="{{csrf}}">
+    <input type="hidden" name="action" value="add">
+    <label for="username">Username</label>
+    <input id="username" name="username" required value="{{username}}" autocomplete="off" autocapitalize="none" spellcheck="false" maxlength="32" pattern="[a-z][a-z0-9._\-]{1,31}" aria-describedby="username-help">
+    <p id="username-help" class="help">2 to 32 characters: lowercase letters, digits, dot, dash, underscore; a letter first.</p>
+    <fieldset>
+      <legend>Roles</legend>
+% for role in grantable:
+      <label class="check"><input type="checkbox" name="roles" value="{{role}}"{{!' checked' if role in chosen else ''}}> {{t('role_' + role)}}</label>
+% end
+    </fieldset>
+    <label for="password">Password</label>
+    <input id="password" name="password" type="password" required minlength="10" maxlength="128" autocomplete="new-password" aria-describedby="password-help">
+    <p id="password-help" class="help">10 to 128 characters. Give it to the person by a safe channel.</p>
+    <label for="confirm">Password again</label>
+    <input id="confirm" name="confirm" type="password" required minlength="10" maxlength="128" autocomplete="new-password">
+    <button type="submit">Add account</button>
+  </form>
+</section>
+<section aria-labelledby="roles-h">
+  <h2 id="roles-h">What the roles may do</h2>
+  <dl class="meta">
+    <dt>{{t('role_admin')}}</dt><dd>Everything.</dd>
+    <dt>{{t('role_supervisor')}}</dt><dd>List and listen to recordings; see the line status.</dd>
+    <dt>{{t('role_privacy_officer')}}</dt><dd>List, listen to and erase recordings; see the line status.</dd>
+    <dt>{{t('role_technician')}}</dt><dd>See the line status; manage technician accounts. No access to recordings.</dd>
+  </dl>
+</section>
