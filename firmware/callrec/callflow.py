@@ -116,7 +116,7 @@ class CallFlow:
         """Advance the machine by one event."""
         if isinstance(event, ev.CallerId):
             return self._caller_id(event)
-        if isinstance(event, ev.LoopVoltage) and event.volts < LINE_DOWN_VOLTS:
+        if isinstance(event, ev.LoopVoltage) and abs(event.volts) < LINE_DOWN_VOLTS:
             return self._end(event.at, "line_down")
         method = getattr(self, f"_on_{self.state.value}")
         actions: list[Action] = method(event)
@@ -180,6 +180,10 @@ class CallFlow:
                 DiscardCapture("call ended during the announcement"),
                 *self._finish(e.at, "ended_during_announcement"),
             ]
+        if isinstance(e, ev.BoardFault) and not e.ok and e.part in ("mcu", "audio"):
+            # The relay may have opened or the prompt stopped: the caller was not told.
+            reason = f"announcement interrupted: {e.part} failed"
+            return [StopAnnouncement(), DiscardCapture(reason), *self._not_recorded(e.at, reason)]
         return []
 
     def _on_recording(self, e: ev.Event) -> list[Action]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import secrets
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -45,7 +43,6 @@ from callrec.callflow import (
 from callrec.config import Config
 from callrec.recorder import Recorder
 from callrec.status import StatusBoard
-from callrec.storage.atomic_json import write_atomic
 from callrec.storage.recordings import RecordingStore, new_recording_id
 
 log = logging.getLogger(__name__)
@@ -56,6 +53,13 @@ TICK_S = 0.1
 @dataclass(frozen=True)
 class StorageFault(ev.Event):
     detail: str
+
+
+@dataclass(frozen=True)
+class RecordingIndexed(ev.Event):
+    """The recorder thread closed and indexed a recording (meta is None if nothing was kept)."""
+
+    meta: dict[str, Any] | None
 
 
 @dataclass
@@ -85,7 +89,6 @@ class Daemon:
         self._current: _CurrentCall | None = None
         self._stop = threading.Event()
         self._web: Any = None
-        self._setup_code: str | None = None
 
     # -- start / stop ----------------------------------------------------------------------
     def _load_prompts(self) -> None:
@@ -106,22 +109,19 @@ class Daemon:
     def _start_web(self) -> None:
         from callrec_web.app import WebContext, make_app
         from callrec_web.server import WebServer
+        from callrec_web.setup_code import FirstStartCode
         from callrec_web.users import UserStore
 
         users = UserStore(self.config.data_dir / "users.json")
-        if not users.has_users():
-            self._setup_code = secrets.token_hex(4)
-            path = Path(self.config.runtime_dir) / "setup-code"
-            write_atomic(path, f"{self._setup_code}\n".encode())
-            print(
-                f"callrec: first start - open the web UI and enter setup code {self._setup_code}",
-                file=sys.stderr,
-                flush=True,
+        code_file = Path(self.config.runtime_dir) / "setup-code"
+        setup_code = FirstStartCode(users, code_file)
+        if setup_code() is not None:
+            # The code itself stays out of the journal: only the service user can read it.
+            log.warning(
+                "no account yet: open the web UI and enter the setup code shown by "
+                "'callrec setup-code' (file %s)",
+                code_file,
             )
-
-        def setup_code() -> str | None:
-            return None if users.has_users() else self._setup_code
-
         ctx = WebContext(
             config=self.config,
             store=self.store,
@@ -154,12 +154,12 @@ class Daemon:
             for action in self.flow.handle(ev.Hook(off_hook=False)):
                 self._do(action)
         self.player.stop()
+        self.status.publish(self.flow, running=False)
         if self._web is not None:
             self._web.stop()
         self.board.stop()
         self.recorder.stop()
         self.store.close()
-        self.status.publish(self.flow, running=False)
 
     def run(self) -> None:
         """Start, then handle events until stop() (or SIGTERM via the CLI)."""
@@ -186,6 +186,8 @@ class Daemon:
             self.status.set_fault(event.part, "" if event.ok else event.detail or "failed")
         elif isinstance(event, StorageFault):
             self.status.set_fault("storage", event.detail)
+        elif isinstance(event, RecordingIndexed):
+            self.status.recording_done(event.meta)
         elif isinstance(event, AnnouncementDone):
             # A prompt that played clears an earlier playback failure.
             self.status.set_fault("playback", "" if event.ok else event.error)
@@ -252,7 +254,8 @@ class Daemon:
             "ended_at": datetime.now(UTC).isoformat(),
             "end_reason": a.reason,
         }
-        self.recorder.finish(meta, self.status.recording_done)
+        self.status.recording_finishing()
+        self.recorder.finish(meta, lambda final: self.events.put(RecordingIndexed(final)))
 
     def _do_CallFinished(self, a: CallFinished) -> None:
         log.info("call finished: %s (%s)", a.outcome, a.direction)

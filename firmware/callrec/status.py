@@ -43,6 +43,7 @@ class StatusBoard:
         self._snapshot: dict[str, Any] = {}
         self._last_call: dict[str, Any] | None = None
         self._last_recording: str | None = None
+        self._finalising = 0  # recordings handed to the recorder thread, not yet indexed
         self._latencies: deque[float] = deque(maxlen=1000)
         self._since_wall = _iso_now()
         self._state = ""
@@ -66,10 +67,15 @@ class StatusBoard:
         with self._lock:
             self._last_call = {"outcome": outcome, "direction": direction, "at": _iso_now()}
 
+    def recording_finishing(self) -> None:
+        with self._lock:
+            self._finalising += 1
+
     def recording_done(self, meta: dict[str, Any] | None) -> None:
-        """Called by the recorder thread once a recording is indexed."""
-        if meta is not None:
-            with self._lock:
+        """A recording was closed and indexed (meta is None if nothing could be kept)."""
+        with self._lock:
+            self._finalising = max(0, self._finalising - 1)
+            if meta is not None:
                 self._last_recording = meta["id"]
 
     def publish(self, flow: CallFlow, running: bool = True) -> None:
@@ -93,6 +99,7 @@ class StatusBoard:
                 },
                 "not_recorded_reason": flow.not_recorded_reason or None,
                 "recording": self._board.recording_led,
+                "finalising": self._finalising > 0,
                 "faults": [
                     {"part": p, "name": _PART_NAMES.get(p, p), "detail": d}
                     for p, d in sorted(self._faults.items())

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Iterator
 
 import pytest
+
 from callrec_mcu.firmware import Mcu
 from callrec_mcu.framing import FrameDecoder, encode_frame
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from callrec_mcu import firmware, framing
 from callrec_mcu.firmware import WATCHDOG_MS, cid_fields
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from callrec.board import hat_protocol as hp
 from callrec_mcu import framing
 from callrec_mcu.firmware import Mcu

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from callrec import events as ev
 from callrec.board.mcu_link import McuLink
 from callrec.sim.mcu_host import McuHost, SimulatedLine

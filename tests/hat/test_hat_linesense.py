@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable, Iterable
 
 import pytest
+
 from callrec_mcu import linesense
 from callrec_mcu.linesense import Debouncer, LineSense
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from callrec.board import hat_protocol as hp
 from callrec_mcu.framing import MAX_FRAME, encode_frame
 

@@ -68,6 +68,7 @@ def test_line_battery_loss_ends_a_recording() -> None:
     answer_incoming(f)
     f.handle(AnnouncementDone(True, at=10.0))
     assert f.handle(ev.LoopVoltage(30.0, at=11.0)) == []  # normal reading, nothing happens
+    assert f.handle(ev.LoopVoltage(-8.0, at=11.5)) == []  # reversed polarity is not a loss
     actions = f.handle(ev.LoopVoltage(0.4, at=12.0))
     assert kinds(actions) == [StopRecording, CallFinished]
     assert actions[0].reason == "line_down"
@@ -177,3 +178,13 @@ def test_lines_that_never_record() -> None:
     assert f.handle(ev.Hook(True, at=1.0)) == []
     assert f.state is State.NOT_RECORDED
     assert kinds(f.handle(ev.Hook(False, at=5.0))) == [CallFinished]
+
+
+def test_board_fault_during_announcement_means_no_recording() -> None:
+    f = flow()
+    answer_incoming(f)
+    actions = f.handle(ev.BoardFault(part="mcu", ok=False, detail="link lost", at=8.0))
+    assert kinds(actions) == [StopAnnouncement, DiscardCapture]
+    assert f.state is State.NOT_RECORDED and "mcu" in f.not_recorded_reason
+    assert f.handle(AnnouncementDone(True, at=9.0)) == []  # too late: still not recorded
+    assert kinds(f.handle(ev.Hook(False, at=20.0))) == [CallFinished]

@@ -107,12 +107,14 @@ class Board:
         self.mcu.set_relay(closed)
 
     def set_recording_led(self, on: bool) -> None:
-        if self._recording_led is not None:
+        if self._recording_led is not None and not self._recording_led.closed:
             self._recording_led.value = on
 
     @property
     def recording_led(self) -> bool:
-        return bool(self._recording_led is not None and self._recording_led.value)
+        """What the recording LED shows right now (read back from the pin)."""
+        led = self._recording_led
+        return bool(led is not None and not led.closed and led.value)
 
     def set_fault_led(self, on: bool) -> None:
         self.mcu.set_fault_led(on)

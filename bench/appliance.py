@@ -1,0 +1,180 @@
+"""Benchmark of the simulated appliance: announcement latency, CPU per recorded hour, memory.
+
+Runs the real processes (PulseAudio, `callrec sim line`, `callrec run`) and places calls:
+  1. idle baseline: the daemon's CPU while the line is quiet;
+  2. N short calls: announcement start latency, from the answer event (stamped when the
+     board's serial frame arrives) to the first prompt frame handed to the audio device;
+     PortAudio's and PulseAudio's own buffers are excluded by construction;
+  3. a few long calls: daemon CPU seconds per hour of recorded audio, net of the idle baseline;
+and samples the daemon's RSS throughout. Prints a table and writes JSON.
+
+    python bench/appliance.py [--calls 200] [--long-calls 3 --long-call-s 60] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from callrec.prompts import synthesize
+from callrec.sim.harness import Appliance, Pulse, write_config
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak = max(self.peak, rss_mb(self.pid))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join()
+
+
+def recorded_seconds(app: Appliance) -> float:
+    total = 0.0
+    for path in (app.config.data_dir / "recordings").glob("*/*/*.json"):
+        total += float(json.loads(path.read_text()).get("duration_s", 0.0))
+    return total
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="callrec-bench-") as tmp:
+        d = Path(tmp)
+        pulse = Pulse(d / "pulse")
+        pulse.up()
+        config = write_config(d, prompt="bench")
+        synthesize("This call is recorded.", "en", d / "data" / "prompts" / "bench.wav")
+        speech = d / "speech.wav"
+        synthesize("Hello, I am calling about my order.", "en", speech)
+        app = Appliance(d, pulse, config)
+        try:
+            app.start()
+            pid = app.procs["daemon"].pid
+            sampler = RssSampler(pid)
+            sampler.start()
+
+            c0, t0 = cpu_seconds(pid), time.monotonic()
+            time.sleep(args.idle_s)
+            idle_cpu_per_s = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+
+            for n in range(args.calls):
+                app.call(direction="in" if n % 2 == 0 else "out", number=f"01000{n:05d}",
+                         audio=str(speech), rings=2, ring_on_s=0.3, ring_off_s=0.3,
+                         answer_after_s=0.5, reversal_on_answer=True)
+                app.wait_idle()
+                if (n + 1) % 25 == 0:
+                    print(f"  {n + 1}/{args.calls} calls", file=sys.stderr, flush=True)
+            status = app.status() or {}
+            latencies = [x for x in status.get("announcement_latency_ms", [])]
+
+            before_long = recorded_seconds(app)
+            c1, t1 = cpu_seconds(pid), time.monotonic()
+            for _ in range(args.long_calls):
+                app.call(direction="in", audio=str(speech), rings=1, ring_on_s=0.3,
+                         ring_off_s=0.3, talk_s=args.long_call_s)
+                app.wait_idle()
+            long_cpu = cpu_seconds(pid) - c1
+            long_wall = time.monotonic() - t1
+            long_audio_s = recorded_seconds(app) - before_long
+            sampler.stop()
+        finally:
+            app.stop()
+            pulse.down()
+
+    net_cpu = max(0.0, long_cpu - idle_cpu_per_s * long_wall)
+    hours = long_audio_s / 3600
+    return {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "platform": platform.platform()},
+        "calls": args.calls,
+        "announcement_latency_ms": {
+            "n": len(latencies),
+            "p50": round(percentile(latencies, 50), 3) if latencies else None,
+            "p99": round(percentile(latencies, 99), 3) if latencies else None,
+            "max": round(max(latencies), 3) if latencies else None,
+            "mean": round(statistics.fmean(latencies), 3) if latencies else None,
+        },
+        "cpu": {
+            "idle_cpu_s_per_hour": round(idle_cpu_per_s * 3600, 2),
+            "recorded_audio_s": round(long_audio_s, 1),
+            "cpu_s_during_long_calls": round(long_cpu, 3),
+            "cpu_s_per_recorded_hour_gross": round(long_cpu / hours, 2) if hours else None,
+            "cpu_s_per_recorded_hour_net": round(net_cpu / hours, 2) if hours else None,
+        },
+        "daemon_rss_mb_peak": round(sampler.peak, 1),
+        "goals": {"latency_p99_ms": 30, "cpu_s_per_recorded_hour": 2, "rss_mb": 60},
+    }
+
+
+def print_table(r: dict[str, Any]) -> None:
+    lat, cpu = r["announcement_latency_ms"], r["cpu"]
+    rows = [
+        ("announcement start latency p50", f"{lat['p50']} ms", ""),
+        ("announcement start latency p99", f"{lat['p99']} ms", "<= 30 ms"),
+        ("announcement start latency max", f"{lat['max']} ms", ""),
+        ("calls measured", str(lat["n"]), ""),
+        ("daemon CPU idle", f"{cpu['idle_cpu_s_per_hour']} s/h", ""),
+        ("daemon CPU per recorded hour (net)", f"{cpu['cpu_s_per_recorded_hour_net']} s",
+         "<= 2 s"),
+        ("daemon CPU per recorded hour (gross)", f"{cpu['cpu_s_per_recorded_hour_gross']} s",
+         ""),
+        ("daemon RSS peak", f"{r['daemon_rss_mb_peak']} MB", "<= 60 MB"),
+    ]
+    width = max(len(a) for a, _, _ in rows)
+    print(f"{'measure'.ljust(width)}  {'value':>14}  goal")
+    for name, value, goal in rows:
+        print(f"{name.ljust(width)}  {value:>14}  {goal}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--calls", type=int, default=200)
+    p.add_argument("--long-calls", type=int, default=3)
+    p.add_argument("--long-call-s", type=float, default=60.0)
+    p.add_argument("--idle-s", type=float, default=20.0)
+    p.add_argument("--json", default=str(Path(__file__).parent / "results" / "appliance.json"))
+    args = p.parse_args()
+    result = run(args)
+    print_table(result)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"\nwritten to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
