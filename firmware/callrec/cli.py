@@ -54,14 +54,17 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_setup_code(args: argparse.Namespace) -> int:
-    path = Path(_config(args).runtime_dir) / "setup-code"
+    from callrec_web.users import UserStore
+
+    config = _config(args)
+    if UserStore(config.data_dir / "users.json").has_users():
+        print("setup is closed: an account already exists (log in, or ask an administrator)",
+              file=sys.stderr)
+        return 1
     try:
-        print(path.read_text().strip())
+        print((Path(config.runtime_dir) / "setup-code").read_text().strip())
     except FileNotFoundError:
-        print(
-            "no setup code: an administrator already exists, or callrec is not running",
-            file=sys.stderr,
-        )
+        print("no setup code yet: is callrec running?", file=sys.stderr)
         return 1
     return 0
 

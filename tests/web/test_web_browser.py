@@ -17,7 +17,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture
 def browser_page(appliance: Appliance) -> Iterator[tuple[Any, list[str]]]:
     if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (install.sh --with-tests installs it)")
+        pytest.fail("Chromium is not installed: run ./install.sh --dev --with-tests")
     from playwright.sync_api import sync_playwright
 
     problems: list[str] = []

@@ -177,6 +177,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
                 raise WebError(404, "not_found", "not found") from None
             return render(rt, "setup.tpl", 400, errors=[exc.code], username=username)
         rt.throttle.success(keys)
+        ctx.setup_code()  # an account exists now: this retires the code and removes its file
         log.info("first-start setup: administrator %s created", username)
         return login_session(username)
 

@@ -98,7 +98,7 @@ def write_config(directory: Path, prompt: str = "test", extra: str = "",
 class Appliance:
     """`callrec sim line` + `callrec run` on one configuration."""
 
-    def __init__(self, directory: Path, pulse: Pulse, config: Path | None = None) -> None:
+    def __init__(self, directory: Path, pulse: Pulse | None, config: Path | None = None) -> None:
         self.directory = directory
         self.pulse = pulse
         self.config_path = config or write_config(directory)
@@ -110,7 +110,8 @@ class Appliance:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, **self.pulse.env, "CALLREC_CONFIG": str(self.config_path),
+        pulse_env = self.pulse.env if self.pulse else {}  # None: real devices (HIL rig)
+        return {**os.environ, **pulse_env, "CALLREC_CONFIG": str(self.config_path),
                 "PYTHONUNBUFFERED": "1"}
 
     @property

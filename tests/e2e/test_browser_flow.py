@@ -1,0 +1,104 @@
+"""The appliance in a real browser: first start, login, listen (seek), erase.
+
+Debian's Chromium driven by Playwright against the daemon on the simulated board, after a real
+simulated call: the same path a technician and a member of staff take.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from callrec.sim.harness import Appliance
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PASSWORD = "a long and memorable sentence"
+
+
+def test_setup_login_play_seek_erase(appliance: Appliance, media: dict[str, Path],
+                                     tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        pytest.fail("Chromium is not installed: run ./install.sh --dev --with-tests")
+    from playwright.sync_api import sync_playwright
+
+    appliance.call(direction="in", number="0698765432", audio=str(media["speech"]), rings=2,
+                   ring_on_s=0.4, ring_off_s=1.0, talk_s=4.0)
+    rec_id = appliance.wait_idle()["last_recording"]
+    meta = json.loads(next((appliance.config.data_dir / "recordings").glob(
+        f"*/*/{rec_id}.json")).read_text())
+    code = (Path(appliance.config.runtime_dir) / "setup-code").read_text().strip()
+
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(base_url=appliance.base_url)
+            page.set_default_timeout(10000)
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+
+            # First start: no account exists, so / leads to the setup page.
+            page.goto("/")
+            page.wait_for_url("**/setup")
+            page.get_by_label("Setup code").fill(code)
+            page.get_by_label("Administrator username").fill("owner")
+            page.get_by_label("Password", exact=True).fill(PASSWORD)
+            page.get_by_label("Password again").fill(PASSWORD)
+            page.get_by_role("button", name="Create the administrator").click()
+            page.wait_for_url("**/recordings")
+            assert not (Path(appliance.config.runtime_dir) / "setup-code").exists()
+
+            # Log out and in again with the new account.
+            page.get_by_role("button", name="Log out").click()
+            page.wait_for_url("**/login")
+            page.get_by_label("Username").fill("owner")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url("**/recordings")
+            page.screenshot(path=str(tmp_path / "recordings.png"), full_page=True)
+
+            # Listen: the player loads the recording, and seeking works (HTTP Range).
+            page.locator(f'a[href="/recordings/{rec_id}"]').first.click()
+            page.wait_for_url(f"**/recordings/{rec_id}")
+            page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
+            duration = page.evaluate("document.querySelector('audio').duration")
+            assert duration == pytest.approx(meta["duration_s"], abs=0.05)
+            target = round(duration * 0.6, 2)
+            seeked = page.evaluate(
+                """(t) => new Promise((resolve, reject) => {
+                    const a = document.querySelector('audio');
+                    a.addEventListener('seeked', () => resolve(a.currentTime), {once: true});
+                    a.addEventListener('error', () => reject(a.error.message), {once: true});
+                    a.currentTime = t;
+                })""", target)
+            assert seeked == pytest.approx(target, abs=0.05)
+            played = page.evaluate(
+                """() => new Promise((resolve, reject) => {
+                    const a = document.querySelector('audio');
+                    a.muted = true;
+                    const start = a.currentTime;
+                    a.play().catch(reject);
+                    setTimeout(() => { a.pause(); resolve(a.currentTime - start); }, 800);
+                })""")
+            assert played > 0.2, f"playback advanced only {played:.3f} s"
+
+            # Erase, with confirmation.
+            page.get_by_role("link", name="Erase…").first.click()
+            page.get_by_role("button", name="Erase for good").click()
+            page.wait_for_url("**/recordings*")
+            assert "Recording erased" in page.locator("p.flash").inner_text()
+            assert page.locator(f'a[href="/recordings/{rec_id}"]').count() == 0
+        finally:
+            browser.close()
+    assert problems == []
+
+    # The file, its sidecar and the index entry are gone.
+    assert not list((appliance.config.data_dir / "recordings").glob(f"*/*/{rec_id}.*"))
+    index = (appliance.config.data_dir / "index" / "recordings.json").read_text()
+    assert rec_id not in index
