@@ -21,12 +21,17 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from callrec.board.board import BoardError
     from callrec.daemon import Daemon
 
     daemon = Daemon(_config(args))
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.stop())
-    daemon.run()
+    try:
+        daemon.run()
+    except BoardError as exc:
+        print(f"callrec: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -58,8 +63,10 @@ def cmd_setup_code(args: argparse.Namespace) -> int:
 
     config = _config(args)
     if UserStore(config.data_dir / "users.json").has_users():
-        print("setup is closed: an account already exists (log in, or ask an administrator)",
-              file=sys.stderr)
+        print(
+            "setup is closed: an account already exists (log in, or ask an administrator)",
+            file=sys.stderr,
+        )
         return 1
     try:
         print((Path(config.runtime_dir) / "setup-code").read_text().strip())

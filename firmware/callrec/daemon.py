@@ -84,6 +84,9 @@ class Daemon:
             on_error=lambda msg: self.events.put(StorageFault(msg)),
         )
         self.player = AnnouncementPlayer(self.board.audio)
+        # Line audio always flows to the recorder, which keeps only what belongs to a call:
+        # no frame is lost between the end of a call and the moment the file is closed.
+        self.board.audio.set_sink(self.recorder.feed)
         self.status = StatusBoard(config, self.board)
         self.prompts: dict[str, Prompt] = {}
         self._current: _CurrentCall | None = None
@@ -163,8 +166,8 @@ class Daemon:
 
     def run(self) -> None:
         """Start, then handle events until stop() (or SIGTERM via the CLI)."""
-        self.start()
         try:
+            self.start()
             self.loop()
         finally:
             self.shutdown()
@@ -205,7 +208,6 @@ class Daemon:
         rec_id = new_recording_id()
         self._current = _CurrentCall(rec_id, a.call, datetime.now(UTC).isoformat())
         self.recorder.begin(rec_id)
-        self.board.audio.set_sink(self.recorder.feed)
 
     def _do_StartAnnouncement(self, a: StartAnnouncement) -> None:
         prompt = self.prompts.get(a.direction)
@@ -236,14 +238,12 @@ class Daemon:
         self.recorder.commit({**self._meta(cur), "status": "recording"})
 
     def _do_DiscardCapture(self, a: DiscardCapture) -> None:
-        self.board.audio.set_sink(None)
         self.board.set_relay(False)
         self.recorder.discard()
         self.board.set_recording_led(False)
         self._current = None
 
     def _do_StopRecording(self, a: StopRecording) -> None:
-        self.board.audio.set_sink(None)
         self.board.set_recording_led(False)
         cur = self._current
         self._current = None
@@ -255,7 +255,11 @@ class Daemon:
             "end_reason": a.reason,
         }
         self.status.recording_finishing()
-        self.recorder.finish(meta, lambda final: self.events.put(RecordingIndexed(final)))
+        self.recorder.finish(
+            meta,
+            lambda final: self.events.put(RecordingIndexed(final)),
+            tail_s=self.board.audio.capture_latency_s,
+        )
 
     def _do_CallFinished(self, a: CallFinished) -> None:
         log.info("call finished: %s (%s)", a.outcome, a.direction)

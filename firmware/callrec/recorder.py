@@ -44,6 +44,7 @@ class _Discard:
 class _Finish:
     meta: dict[str, Any]
     done: Callable[[dict[str, Any] | None], None]
+    tail_s: float
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,12 @@ class Recorder:
         self._held_bytes = 0
         self._writer: StreamingWavWriter | None = None
         self._last_sync = 0.0
+        # After the call ends, audio that was on the line before the hang-up is still in the
+        # capture pipeline (a capture buffer plus the device's latency): keep taking that many
+        # samples before closing the file, so the last words are not cut off.
+        self._drain: _Finish | None = None
+        self._drain_left = 0
+        self._drain_deadline = 0.0
 
     # -- called from other threads: enqueue only -------------------------------------------
     def feed(self, pcm: bytes) -> None:
@@ -86,29 +93,44 @@ class Recorder:
     def discard(self) -> None:
         self._queue.put(_Discard())
 
-    def finish(self, meta: dict[str, Any], done: Callable[[dict[str, Any] | None], None]) -> None:
-        """Close the file and index it; `done` gets the final metadata (None if nothing kept)."""
-        self._queue.put(_Finish(meta, done))
+    def finish(
+        self,
+        meta: dict[str, Any],
+        done: Callable[[dict[str, Any] | None], None],
+        tail_s: float = 0.0,
+    ) -> None:
+        """Take `tail_s` more seconds of audio still in the capture pipeline, then close and
+        index the file; `done` gets the final metadata (None if nothing was kept)."""
+        self._queue.put(_Finish(meta, done, tail_s))
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._queue.put(_Quit())
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._queue.put(_Quit())
+            self._thread.join(timeout=10)
 
     # -- the recorder thread ---------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            timeout = None
+            if self._drain is not None:
+                timeout = max(0.0, self._drain_deadline - time.monotonic())
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:  # the capture stopped delivering: keep what we have
+                self._end_drain()
+                continue
             try:
                 if isinstance(item, bytes):
                     self._frame(item)
-                elif isinstance(item, _Quit):
+                    continue
+                self._end_drain()  # any command closes a recording still draining
+                if isinstance(item, _Quit):
                     self._close_writer()
                     return
-                else:
-                    self._command(item)
+                self._command(item)
             except OSError as exc:  # disk full, USB stick gone, read-only remount...
                 log.error("recording write failed: %s", exc.strerror or exc)
                 self._on_error(f"storage error: {exc.strerror or exc}")
@@ -122,11 +144,21 @@ class Recorder:
                 self._held.append(pcm)
                 self._held_bytes += len(pcm)
             return
+        if self._drain is not None:
+            pcm = pcm[: self._drain_left]
+            self._drain_left -= len(pcm)
         self._writer.write(pcm)
         now = time.monotonic()
         if now - self._last_sync >= self.fsync_interval_s:
             self._writer.sync()
             self._last_sync = now
+        if self._drain is not None and self._drain_left <= 0:
+            self._end_drain()
+
+    def _end_drain(self) -> None:
+        item, self._drain = self._drain, None
+        if item is not None:
+            item.done(self._finish(item.meta))
 
     def _command(self, item: Any) -> None:
         if isinstance(item, _Begin):
@@ -144,7 +176,12 @@ class Recorder:
         elif isinstance(item, _Discard):
             self._rec_id, self._held, self._held_bytes = None, [], 0
         elif isinstance(item, _Finish):
-            item.done(self._finish(item.meta))
+            if self._writer is None:
+                item.done(self._finish(item.meta))
+                return
+            self._drain = item
+            self._drain_left = int(item.tail_s * self.rate) * 2
+            self._drain_deadline = time.monotonic() + item.tail_s + 1.0
 
     def _finish(self, meta: dict[str, Any]) -> dict[str, Any] | None:
         writer, rec_id = self._writer, self._rec_id

@@ -25,8 +25,8 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pulse]:
 
 
 def make_appliance(tmp_path: Path, pulse: Pulse, media: dict[str, Path],
-                   prompt: str = "test") -> Appliance:
-    config = write_config(tmp_path, prompt=prompt)
+                   prompt: str = "test", device: str = "callrec-line") -> Appliance:
+    config = write_config(tmp_path, prompt=prompt, device=device)
     if prompt == "test":
         shutil.copy(media["prompt"], tmp_path / "data" / "prompts" / "test.wav")
     return Appliance(tmp_path, pulse, config)
@@ -37,8 +37,8 @@ def appliance_factory(tmp_path: Path, pulse: Pulse, media: dict[str, Path]) -> I
     """Build (not start) appliances; all of them are stopped at the end of the test."""
     made: list[Appliance] = []
 
-    def make(prompt: str = "test") -> Appliance:
-        app = make_appliance(tmp_path / f"app{len(made)}", pulse, media, prompt)
+    def make(prompt: str = "test", device: str = "callrec-line") -> Appliance:
+        app = make_appliance(tmp_path / f"app{len(made)}", pulse, media, prompt, device)
         made.append(app)
         return app
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import pytest
 
 from audiocheck import best_match, read_wav
 from callrec.sim.harness import Appliance
-from callrec_web.users import UserStore
+from webclient import api, api_token
 
 FAST_RINGS = {"ring_on_s": 0.4, "ring_off_s": 1.0}  # caller ID needs ~0.6 s between rings
 
@@ -30,24 +28,6 @@ def recordings_on_disk(app: Appliance) -> list[Path]:
 def sidecar(app: Appliance, rec_id: str) -> dict[str, Any]:
     [path] = (app.config.data_dir / "recordings").glob(f"*/*/{rec_id}.json")
     return json.loads(path.read_text())
-
-
-def api_token(app: Appliance) -> str:
-    users = UserStore(app.config.data_dir / "users.json")
-    if users.get("e2e") is None:
-        users.add_user("e2e", "correct horse battery staple", ["admin"])
-    return users.create_token("e2e", "end-to-end test")
-
-
-def api(app: Appliance, token: str, path: str, method: str = "GET",
-        headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    req = urllib.request.Request(app.base_url + path, method=method,
-                                 headers={"Authorization": f"Bearer {token}", **(headers or {})})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, dict(resp.headers), resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
 
 
 def test_incoming_call_is_announced_recorded_listed_and_erased(

@@ -3,6 +3,7 @@ an announcement."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -50,3 +51,36 @@ def test_malformed_config_is_refused_before_anything_starts(tmp_path: Path) -> N
     assert f"{bad}: key 'board.serial_prot' is unknown (did you mean 'serial_port'?)" \
         in out.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_real_board_backend_without_gpio_says_what_to_do(tmp_path: Path) -> None:
+    config = tmp_path / "hat.toml"
+    config.write_text(f'runtime_dir = "{tmp_path}/run"\n[board]\nbackend = "hat"\n'
+                      f'serial_port = "{tmp_path}/no-serial"\n'
+                      f'[storage]\ndata_dir = "{tmp_path}/data"\n'
+                      f'[announcement]\ndirectory = "{tmp_path}/prompts"\n')
+    out = subprocess.run([sys.executable, "-m", "callrec", "run", "--config", str(config)],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "GPIOZERO_PIN_FACTORY": ""})
+    assert out.returncode == 1, out.stderr
+    assert "callrec: the HAT's GPIO pins cannot be used" in out.stderr
+    assert 'board.backend = "sim"' in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_audio_device_is_a_clear_fault_and_lights_the_led(appliance_factory) -> None:
+    app = appliance_factory(device="no-such-device")
+    app.start_line()
+    app.start_daemon(wait_ready=False)
+    deadline = time.monotonic() + 20
+    faults: dict[str, str] = {}
+    while time.monotonic() < deadline and "audio" not in faults:
+        st = app.status() or {"faults": []}
+        faults = {f["part"]: f["detail"] for f in st["faults"]}
+        time.sleep(0.2)
+    assert "no capture device named 'no-such-device'" in faults["audio"]
+    assert "callrec-line" in faults["audio"]  # it lists what it found
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not app.sim(cmd="status")["fault_led"]:
+        time.sleep(0.2)
+    assert app.sim(cmd="status")["fault_led"] is True

@@ -137,6 +137,12 @@ class LineAudio:
     def is_open(self) -> bool:
         return self._capture is not None
 
+    @property
+    def capture_latency_s(self) -> float:
+        """How long after it was on the line a sample reaches the sink (buffer + device)."""
+        device = self._capture.get_input_latency() if self._capture is not None else 0.0
+        return float(device) + self.frames_per_buffer / self.rate
+
     def capture_alive(self, max_silence_s: float = 2.0) -> bool:
         return self.is_open and time.monotonic() - self.last_frame_at < max_silence_s
 

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from gpiozero import LED, Button, DigitalOutputDevice
+from gpiozero import LED, Button, DigitalOutputDevice, GPIOZeroError
 
 from callrec import events as ev
 from callrec.board.audio import AudioDeviceError, LineAudio
@@ -33,6 +33,10 @@ PIN_RECORDING_LED = "GPIO27"
 PIN_MCU_RESET = "GPIO22"
 
 AUDIO_RETRY_MAX_S = 30.0
+
+
+class BoardError(RuntimeError):
+    """The board cannot be used at all (e.g. no GPIO on this machine)."""
 
 
 class Board:
@@ -62,7 +66,15 @@ class Board:
     def start(self) -> None:
         """Claim the pins, start the MCU link, open the audio (retried in the background)."""
         f = self._pin_factory
-        self._privacy = Button(PIN_PRIVACY_BUTTON, pull_up=True, bounce_time=0.05, pin_factory=f)
+        try:
+            self._privacy = Button(
+                PIN_PRIVACY_BUTTON, pull_up=True, bounce_time=0.05, pin_factory=f
+            )
+        except GPIOZeroError as exc:
+            raise BoardError(
+                f"the HAT's GPIO pins cannot be used ({exc}); on a machine without the HAT, "
+                'set board.backend = "sim" and run the line simulator'
+            ) from exc
         # gpiozero calls these on its own thread: only enqueue.
         self._privacy.when_pressed = lambda: self._emit(ev.PrivacyButton(True))
         self._privacy.when_released = lambda: self._emit(ev.PrivacyButton(False))

@@ -47,8 +47,14 @@ class Pulse:
 
     def up(self) -> None:
         run_env = {**os.environ, "PA_DIR": str(self.directory)}
-        out = subprocess.run(["bash", str(PULSE_SCRIPT), "up"], env=run_env,
-                             capture_output=True, text=True, timeout=30, check=False)
+        out = subprocess.run(
+            ["bash", str(PULSE_SCRIPT), "up"],
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         if out.returncode != 0:
             raise HarnessError(f"PulseAudio did not start: {out.stdout}{out.stderr}")
         for line in (self.directory / "env.sh").read_text().splitlines():
@@ -57,13 +63,22 @@ class Pulse:
                 self.env[m.group(1)] = m.group(2)
 
     def down(self) -> None:
-        subprocess.run(["bash", str(PULSE_SCRIPT), "down"],
-                       env={**os.environ, "PA_DIR": str(self.directory)},
-                       capture_output=True, timeout=30, check=False)
+        subprocess.run(
+            ["bash", str(PULSE_SCRIPT), "down"],
+            env={**os.environ, "PA_DIR": str(self.directory)},
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
 
 
-def write_config(directory: Path, prompt: str = "test", extra: str = "",
-                 web_port: int | None = None) -> Path:
+def write_config(
+    directory: Path,
+    prompt: str = "test",
+    extra: str = "",
+    web_port: int | None = None,
+    device: str = "callrec-line",
+) -> Path:
     """A sim-board configuration with every path inside `directory`."""
     run = directory / "run"
     data = directory / "data"
@@ -76,8 +91,8 @@ def write_config(directory: Path, prompt: str = "test", extra: str = "",
         'backend = "sim"\n'
         f'serial_port = "{run}/sim-serial"\n'
         f'sim_socket = "{run}/sim.sock"\n'
-        'capture_device = "callrec-line"\n'
-        'playback_device = "callrec-line"\n'
+        f'capture_device = "{device}"\n'
+        f'playback_device = "{device}"\n'
         "[line]\n"
         "outgoing_answer_delay_s = 3.0\n"
         "ring_timeout_s = 3.0\n"
@@ -111,8 +126,12 @@ class Appliance:
     @property
     def env(self) -> dict[str, str]:
         pulse_env = self.pulse.env if self.pulse else {}  # None: real devices (HIL rig)
-        return {**os.environ, **pulse_env, "CALLREC_CONFIG": str(self.config_path),
-                "PYTHONUNBUFFERED": "1"}
+        return {
+            **os.environ,
+            **pulse_env,
+            "CALLREC_CONFIG": str(self.config_path),
+            "PYTHONUNBUFFERED": "1",
+        }
 
     @property
     def base_url(self) -> str:
@@ -124,7 +143,10 @@ class Appliance:
         with open(log, "ab") as out:
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "callrec", *args, "--config", str(self.config_path)],
-                env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
 
     def start_line(self, timeout_s: float = 20.0) -> None:
@@ -163,8 +185,9 @@ class Appliance:
         while time.monotonic() < deadline:
             p = self.procs.get(proc)
             if p is not None and p.poll() is not None:
-                raise HarnessError(f"{proc} exited ({p.returncode}) before {what}:\n"
-                                   f"{self.log_tail(proc)}")
+                raise HarnessError(
+                    f"{proc} exited ({p.returncode}) before {what}:\n{self.log_tail(proc)}"
+                )
             if check():
                 return
             time.sleep(0.1)
