@@ -4,7 +4,8 @@
 # 1. ./install.sh --dev --with-tests     system packages, .venv with .[test], ./var (idempotent:
 #                                        seconds when everything is already there)
 # 2. ruff check .
-# 3. python -m pytest -q [ARGS...]       the fixtures start their own PulseAudio
+# 3. mypy (firmware and web layer)
+# 4. python -m pytest -q [ARGS...]       the fixtures start their own PulseAudio
 # Exits non-zero if any step fails; pytest's "no tests collected" (exit 5) is a failure too.
 # CALLREC_TESTS_SKIP_INSTALL=1 skips step 1 (quick re-runs on a machine that is set up).
 set -uo pipefail
@@ -30,6 +31,7 @@ else
   if [ "$rc" -ne 0 ]; then
     record install "FAILED (exit $rc): see var/log/install.log"
     record ruff "not run"
+    record mypy "not run"
     record pytest "not run"
     print_summary
     exit "$rc"
@@ -43,7 +45,13 @@ rc=0
 "$VENV/bin/ruff" check . || rc=$?
 if [ "$rc" -eq 0 ]; then record ruff ok; else record ruff "FAILED (exit $rc)"; FAILED=1; fi
 
-# 3. Tests; the output is kept to repeat pytest's result line at the very end.
+# 3. Types (the firmware and the web layer; settings in pyproject.toml).
+banner "mypy"
+rc=0
+"$VENV/bin/mypy" || rc=$?
+if [ "$rc" -eq 0 ]; then record mypy ok; else record mypy "FAILED (exit $rc)"; FAILED=1; fi
+
+# 4. Tests; the output is kept to repeat pytest's result line at the very end.
 banner "python -m pytest -q $*"
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT

@@ -44,7 +44,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 3
     if args.json:
         print(json.dumps(status, indent=1))
-        return 0
+        return 0 if status.get("running") else 3
+    if not status.get("running"):
+        print(f"callrec is stopped (since {status.get('updated')})")
+        return 3
     print(f"line {status['line']}: {status['state']} since {status['since']}")
     print(f"recording: {'yes' if status['recording'] else 'no'}")
     board = status["board"]

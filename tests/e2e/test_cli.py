@@ -69,3 +69,9 @@ def test_user_add_from_a_shell(appliance: Appliance) -> None:
     closed = callrec(appliance, "setup-code")
     assert closed.returncode == 1 and "already exists" in closed.stderr
     assert closed.stdout == ""
+
+
+def test_status_after_the_daemon_stopped(appliance: Appliance) -> None:
+    appliance.stop_proc("daemon")
+    out = callrec(appliance, "status")
+    assert out.returncode == 3 and out.stdout.startswith("callrec is stopped")

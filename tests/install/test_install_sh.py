@@ -326,6 +326,7 @@ def fake_tree(tmp_path: Path) -> Path:
     bin_dir = tree / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     (bin_dir / "ruff").write_text('#!/bin/sh\necho "fake ruff $*"\nexit "${FAKE_RUFF_RC:-0}"\n')
+    (bin_dir / "mypy").write_text('#!/bin/sh\necho "fake mypy"\nexit "${FAKE_MYPY_RC:-0}"\n')
     (bin_dir / "python").write_text(
         "#!/bin/sh\n"
         'echo "fake pytest args: $*"\n'
@@ -359,6 +360,7 @@ def test_run_sh_passes_and_forwards_pytest_arguments(fake_tree: Path) -> None:
         ({"FAKE_PYTEST_RC": "1"}, "FAILED (pytest exit 1)"),
         ({"FAKE_PYTEST_RC": "5"}, "no tests were collected"),
         ({"FAKE_RUFF_RC": "1"}, "ruff     FAILED (exit 1)"),
+        ({"FAKE_MYPY_RC": "2"}, "mypy     FAILED (exit 2)"),
     ],
 )
 def test_run_sh_fails_when_a_step_fails(fake_tree: Path, env: dict[str, str], verdict: str) -> None:

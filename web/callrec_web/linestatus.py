@@ -86,7 +86,8 @@ def sanitize(raw: object, now: datetime | None = None) -> dict[str, Any]:
     """Keep the known, well-typed fields of a snapshot; drop everything else."""
     snap = raw if isinstance(raw, dict) else {}
     now = now or datetime.now(UTC)
-    board = snap.get("board") if isinstance(snap.get("board"), dict) else {}
+    raw_board = snap.get("board")
+    board: dict[str, Any] = raw_board if isinstance(raw_board, dict) else {}
     last = snap.get("last_call") if isinstance(snap.get("last_call"), dict) else None
     since = _text(snap.get("since"))
     return {
