@@ -86,16 +86,21 @@ class AnnouncementPlayer:
 
     def __init__(self, output: LineOutput) -> None:
         self.output = output
+        # One cancel flag per playback: a thread still blocked in a write when the next
+        # prompt starts must stop, not resume with the new prompt's flag cleared.
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self.proof: PlaybackProof | None = None
 
     def play(self, prompt: Prompt, done: Callable[[bool, str], None]) -> PlaybackProof:
         self.stop()
-        self._cancel.clear()
+        self._cancel = cancel = threading.Event()
         self.proof = proof = PlaybackProof(prompt.name, prompt.sha256)
         self._thread = threading.Thread(
-            target=self._play, args=(prompt, proof, done), name="announcement", daemon=True
+            target=self._play,
+            args=(prompt, proof, cancel, done),
+            name="announcement",
+            daemon=True,
         )
         self._thread.start()
         return proof
@@ -107,13 +112,17 @@ class AnnouncementPlayer:
         self._thread = None
 
     def _play(
-        self, prompt: Prompt, proof: PlaybackProof, done: Callable[[bool, str], None]
+        self,
+        prompt: Prompt,
+        proof: PlaybackProof,
+        cancel: threading.Event,
+        done: Callable[[bool, str], None],
     ) -> None:
         step = int(prompt.rate * CHUNK_SECONDS) * 2
         try:
             for offset in range(0, len(prompt.pcm), step):
-                if self._cancel.is_set():
-                    return  # the call ended: the state machine already knows
+                if cancel.is_set():
+                    return  # the call ended or restarted: the state machine already knows
                 if offset == 0:
                     proof.first_frame_at = time.monotonic()
                     proof.started_at = datetime.now(UTC).isoformat()
@@ -121,6 +130,8 @@ class AnnouncementPlayer:
         except Exception as exc:  # any device failure means: no announcement, no recording
             log.error("announcement failed: %s", exc)
             done(False, f"announcement could not be played: {exc}")
+            return
+        if cancel.is_set():
             return
         proof.completed = True
         done(True, "")

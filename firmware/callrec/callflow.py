@@ -94,6 +94,7 @@ class CallInfo:
     digits: str = ""
     first_event_at: float = 0.0
     answered_at: float | None = None
+    answered_by: str = ""  # "hook" (incoming), "reversal" or "delay" (outgoing)
 
 
 @dataclass
@@ -144,7 +145,7 @@ class CallFlow:
             if e.on:
                 self.call.ring_count += 1
         elif isinstance(e, ev.Hook) and e.off_hook:
-            self.call.answered_at = e.at
+            self.call.answered_at, self.call.answered_by = e.at, "hook"
             if not self.config.record_incoming:
                 return self._not_recorded(e.at, "incoming calls are not recorded on this line")
             return self._announce(e.at)
@@ -163,6 +164,7 @@ class CallFlow:
             isinstance(e, ev.Tick) and e.at >= self._answer_deadline
         ):
             self.call.answered_at = e.at
+            self.call.answered_by = "reversal" if isinstance(e, ev.PolarityReversal) else "delay"
             if not self.config.record_outgoing:
                 return self._not_recorded(e.at, "outgoing calls are not recorded on this line")
             return self._announce(e.at)
@@ -174,6 +176,17 @@ class CallFlow:
                 self._enter(State.RECORDING, e.at)
                 return [CommitCapture()]
             return [DiscardCapture("announcement failed"), *self._not_recorded(e.at, e.error)]
+        call = self.call
+        if isinstance(e, ev.PolarityReversal) and call is not None and call.answered_by == "delay":
+            # The delay guessed the answer too early: this reversal is the exchange's real
+            # answer signal, and the prompt so far went into the ringback. Start again so that
+            # the called party hears all of it.
+            call.answered_at, call.answered_by = e.at, "reversal"
+            return [
+                StopAnnouncement(),
+                DiscardCapture("answered during the announcement"),
+                *self._announce(e.at),
+            ]
         if self._is_clear_down(e):
             return [
                 StopAnnouncement(),

@@ -276,6 +276,7 @@ class Daemon:
             "caller_name": call.name if call.direction == "in" else None,
             "called_number": (call.digits or None) if call.direction == "out" else None,
             "ring_count": call.ring_count,
+            "answered_by": call.answered_by,
             "announcement": cur.proof.as_dict() if cur.proof else None,
             "audio": {"sample_rate": self.config.board.sample_rate, "channels": 1},
             "firmware": __version__,

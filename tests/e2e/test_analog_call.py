@@ -99,11 +99,14 @@ def test_incoming_call_is_announced_recorded_listed_and_erased(
 def test_outgoing_call_answered_by_reversal_and_ended_by_far_end(
     appliance: Appliance, media: dict[str, Path]
 ) -> None:
-    appliance.call(direction="out", audio=str(media["speech"]), answer_after_s=1.0,
-                   reversal_on_answer=True, hangup="caller")
+    appliance.call(direction="out", digits="0145678912", audio=str(media["speech"]),
+                   answer_after_s=1.0, reversal_on_answer=True, hangup="caller")
     status = appliance.wait_idle()
     meta = sidecar(appliance, status["last_recording"])
     assert meta["direction"] == "out" and meta["end_reason"] == "clear_down"
+    # Whether the answer delay fired first or not, the exchange's reversal is the answer and
+    # the announcement played in full after it.
+    assert meta["answered_by"] == "reversal" and meta["announcement"]["completed"]
     assert meta["caller_number"] is None
     recorded, _ = read_wav(appliance.config.data_dir / "recordings" / meta["id"][:4]
                            / meta["id"][4:6] / f"{meta['id']}.wav")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import wave
 from pathlib import Path
 
@@ -76,3 +77,33 @@ def test_player_reports_a_device_failure(tmp_path: Path) -> None:
     ok, err, proof = play(tmp_path, Collect(fail_after=3))
     assert not ok and "device unplugged" in err
     assert not proof.completed
+
+
+class Blocking(Collect):
+    """An output whose first write blocks until released (a stalled device)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def write(self, pcm: bytes) -> None:
+        if not self.chunks:
+            self.release.wait(5)
+        super().write(pcm)
+
+
+def test_a_stalled_old_prompt_never_resumes_after_a_restart(tmp_path: Path) -> None:
+    write_prompt(tmp_path / "fr.wav", frames=8000)
+    prompt = load_prompt(tmp_path, "fr", 8000)
+    out = Blocking()
+    player = AnnouncementPlayer(out)
+    first: list[bool] = []
+    player.play(prompt, lambda ok, err: first.append(ok))
+    time.sleep(0.1)  # the first playback is stuck in its first write
+    threading.Timer(2.5, out.release.set).start()  # released after stop() gave up waiting
+    done = threading.Event()
+    player.play(prompt, lambda ok, err: done.set())
+    assert done.wait(10)
+    time.sleep(0.3)
+    assert first == []  # the old playback neither completed nor reported
+    assert len(b"".join(out.chunks)) <= len(prompt.pcm) + 320  # at most its stuck chunk

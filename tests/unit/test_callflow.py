@@ -188,3 +188,25 @@ def test_board_fault_during_announcement_means_no_recording() -> None:
     assert f.state is State.NOT_RECORDED and "mcu" in f.not_recorded_reason
     assert f.handle(AnnouncementDone(True, at=9.0)) == []  # too late: still not recorded
     assert kinds(f.handle(ev.Hook(False, at=20.0))) == [CallFinished]
+
+
+def test_reversal_after_a_guessed_answer_restarts_the_announcement() -> None:
+    f = flow(outgoing_answer_delay_s=2.0)
+    f.handle(ev.Hook(True, at=0.0))
+    assert kinds(f.handle(ev.Tick(at=2.1))) == [StartCapture, StartAnnouncement]
+    assert f.call is not None and f.call.answered_by == "delay"
+    actions = f.handle(ev.PolarityReversal(-1, at=3.0))
+    assert kinds(actions) == [StopAnnouncement, DiscardCapture, StartCapture, StartAnnouncement]
+    assert f.state is State.ANNOUNCING
+    assert f.call.answered_by == "reversal" and f.call.answered_at == 3.0
+    f.handle(AnnouncementDone(True, at=6.0))
+    # Once answered by a reversal, the next reversal is the end of the call.
+    assert kinds(f.handle(ev.PolarityReversal(1, at=9.0))) == [StopRecording, CallFinished]
+
+
+def test_reversal_during_an_announcement_after_a_real_answer_is_a_clear_down() -> None:
+    f = flow()
+    f.handle(ev.Hook(True, at=0.0))
+    f.handle(ev.PolarityReversal(-1, at=1.0))
+    actions = f.handle(ev.PolarityReversal(1, at=2.0))
+    assert kinds(actions) == [StopAnnouncement, DiscardCapture, CallFinished]

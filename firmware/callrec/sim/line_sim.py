@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from callrec.config import Config
+from callrec.sim.dtmf_tones import dial, frequencies
 from callrec.sim.farend import FarEnd
 from callrec.sim.mcu_host import McuHost, SimulatedLine
 
@@ -60,6 +61,8 @@ class CallScript:
         script = cls(**data)
         if script.direction not in ("in", "out") or script.hangup not in ("office", "caller"):
             raise ValueError("direction must be in|out and hangup office|caller")
+        for digit in script.digits:
+            frequencies(digit)  # raises ValueError for a key a phone does not have
         return script
 
 
@@ -100,6 +103,10 @@ class LineSimulator:
             else:
                 self.line.off_hook(True)
                 timeline["off_hook"] = 0.0
+                if s.digits:
+                    time.sleep(0.5)  # the office hears the dial tone, then dials
+                    self.farend.say(dial(s.digits, self.rate))
+                    timeline["dialled"] = time.monotonic() - t0
                 time.sleep(s.answer_after_s)
                 if s.reversal_on_answer:
                     self.line.reverse_polarity()
