@@ -26,6 +26,7 @@ from callrec.announcement import (
     load_prompt,
 )
 from callrec.board.backends import make_board
+from callrec.board.recovery import McuRecovery
 from callrec.callflow import (
     Action,
     AnnouncementDone,
@@ -88,6 +89,7 @@ class Daemon:
         # no frame is lost between the end of a call and the moment the file is closed.
         self.board.audio.set_sink(self.recorder.feed)
         self.status = StatusBoard(config, self.board)
+        self.mcu_recovery = McuRecovery()
         self.prompts: dict[str, Prompt] = {}
         self._current: _CurrentCall | None = None
         self._stop = threading.Event()
@@ -185,6 +187,12 @@ class Daemon:
 
     # -- one event -------------------------------------------------------------------------
     def handle(self, event: ev.Event) -> None:
+        if self.mcu_recovery.observe(event):
+            log.warning(
+                "HAT MCU link down for %.0f s: pulsing its reset line",
+                event.at - (self.mcu_recovery.down_since or event.at),
+            )
+            self.board.reset_mcu()
         if isinstance(event, ev.BoardFault):
             self.status.set_fault(event.part, "" if event.ok else event.detail or "failed")
         elif isinstance(event, StorageFault):
