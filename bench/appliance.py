@@ -53,14 +53,15 @@ def percentile(values: list[float], p: float) -> float:
 class RssSampler(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+        # Not "_stop": threading.Thread has a method of that name.
+        self.pid, self.peak, self._halt = pid, 0.0, threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(0.5):
+        while not self._halt.wait(0.5):
             self.peak = max(self.peak, rss_mb(self.pid))
 
-    def stop(self) -> None:
-        self._stop.set()
+    def halt(self) -> None:
+        self._halt.set()
         self.join()
 
 
@@ -99,7 +100,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if (n + 1) % 25 == 0:
                     print(f"  {n + 1}/{args.calls} calls", file=sys.stderr, flush=True)
             status = app.status() or {}
-            latencies = [x for x in status.get("announcement_latency_ms", [])]
+            latencies = list(status.get("announcement_latency_ms", []))
+            print(f"  latency over {len(latencies)} calls: p50 {percentile(latencies, 50):.3f} ms,"
+                  f" p99 {percentile(latencies, 99):.3f} ms; RSS peak so far {sampler.peak:.1f} MB",
+                  file=sys.stderr, flush=True)
 
             before_long = recorded_seconds(app)
             c1, t1 = cpu_seconds(pid), time.monotonic()
@@ -110,7 +114,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             long_cpu = cpu_seconds(pid) - c1
             long_wall = time.monotonic() - t1
             long_audio_s = recorded_seconds(app) - before_long
-            sampler.stop()
+            sampler.halt()
         finally:
             app.stop()
             pulse.down()
