@@ -91,7 +91,9 @@ class CallInfo:
     ring_count: int = 0
     number: str | None = None
     name: str | None = None
-    digits: str = ""
+    absence: str | None = None  # caller ID's reason for no number: "P" withheld, "O" unavailable
+    digits: str = ""  # dialled by the office (outgoing)
+    keys_during_prompt: str = ""  # DTMF pressed while the announcement played
     first_event_at: float = 0.0
     answered_at: float | None = None
     answered_by: str = ""  # "hook" (incoming), "reversal" or "delay" (outgoing)
@@ -108,7 +110,7 @@ class CallFlow:
     not_recorded_reason: str = ""
     _last_ring_at: float = 0.0
     _answer_deadline: float = 0.0
-    _pending_cid: tuple[str | None, str | None, float] | None = None
+    _pending_cid: tuple[str | None, str | None, str | None, float] | None = None
 
     def _enter(self, state: State, at: float) -> None:
         self.state, self.since = state, at
@@ -128,8 +130,8 @@ class CallFlow:
         if isinstance(e, ev.Ring) and e.on:
             self.call = CallInfo("in", self.config.name, ring_count=1, first_event_at=e.at)
             self._last_ring_at = e.at
-            if self._pending_cid and e.at - self._pending_cid[2] < self.config.ring_timeout_s:
-                self.call.number, self.call.name = self._pending_cid[:2]
+            if self._pending_cid and e.at - self._pending_cid[3] < self.config.ring_timeout_s:
+                self.call.number, self.call.name, self.call.absence = self._pending_cid[:3]
             self._pending_cid = None
             self._enter(State.RINGING, e.at)
         elif isinstance(e, ev.Hook) and e.off_hook:
@@ -177,6 +179,9 @@ class CallFlow:
                 return [CommitCapture()]
             return [DiscardCapture("announcement failed"), *self._not_recorded(e.at, e.error)]
         call = self.call
+        if isinstance(e, ev.Digit) and call is not None:
+            call.keys_during_prompt += e.digit  # the privacy policy acts on these (refusal)
+            return []
         if isinstance(e, ev.PolarityReversal) and call is not None and call.answered_by == "delay":
             # The delay guessed the answer too early: this reversal is the exchange's real
             # answer signal, and the prompt so far went into the ringback. Start again so that
@@ -202,12 +207,20 @@ class CallFlow:
     def _on_recording(self, e: ev.Event) -> list[Action]:
         if self._is_clear_down(e):
             return self._end(e.at, "hangup" if isinstance(e, ev.Hook) else "clear_down")
+        if self._is_disconnect_tone(e):
+            # The far end has gone and the exchange says so; the office phone is still
+            # off-hook. Without this, lines that signal nothing would record to a timeout.
+            return self._end(e.at, "disconnect_tone")
         return []
 
     def _on_not_recorded(self, e: ev.Event) -> list[Action]:
         if self._is_clear_down(e):
             return self._finish(e.at, "not_recorded")
         return []
+
+    @staticmethod
+    def _is_disconnect_tone(e: ev.Event) -> bool:
+        return isinstance(e, ev.LineTone) and e.tone in ("busy", "congestion")
 
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
@@ -216,10 +229,10 @@ class CallFlow:
 
     def _caller_id(self, e: ev.CallerId) -> list[Action]:
         if self.state is State.RINGING and self.call is not None:
-            self.call.number, self.call.name = e.number, e.name
+            self.call.number, self.call.name, self.call.absence = e.number, e.name, e.absence
         elif self.state is State.IDLE:
             # ETSI allows caller ID before the first ring (after a line reversal).
-            self._pending_cid = (e.number, e.name, e.at)
+            self._pending_cid = (e.number, e.name, e.absence, e.at)
         return []
 
     def _announce(self, at: float) -> list[Action]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -126,6 +127,12 @@ def cmd_sim_line(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: sim.stop())
     sim.serve()
     return 0
+
+
+def cmd_dsp(args: argparse.Namespace) -> int:
+    from callrec.dsp_cli import main as dsp_main  # numpy and the decoders, only when needed
+
+    return dsp_main(args)
 
 
 def _script_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -252,6 +259,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--force", action="store_true", help="overwrite existing prompts")
     g.set_defaults(func=cmd_prompts_generate)
 
+    dsp = sub.add_parser("dsp", help="decode DTMF, caller ID or tones from a WAV file (JSON)")
+    dsp_actions = dsp.add_subparsers(dest="dsp_command", required=True, metavar="ACTION")
+    for name, help_ in (("dtmf", "DTMF digits with their start and end times"),
+                        ("callerid", "caller-ID messages (ETSI V.23, Bell 202, DTMF)"),
+                        ("tones", "call-progress tones with their cadence")):
+        cmd = dsp_actions.add_parser(name, help=help_, description=f"{help_}. Any sample "
+                                     "rate, 8/16-bit, mono or stereo WAV; JSON on stdout.")
+        cmd.add_argument("file", help="a WAV file")
+        cmd.set_defaults(func=cmd_dsp)
+        if name == "callerid":
+            cmd.add_argument("--standard", choices=["auto", "etsi-v23", "bell202"],
+                             default="auto", help="FSK standard to listen for (default: both)")
+        if name == "tones":
+            cmd.add_argument("--country", choices=["fr", "eu", "us"], default="fr",
+                             help="tone plan of the exchange")
+
     sim = sub.add_parser("sim", help="the simulated line and HAT").add_subparsers(
         dest="sim_command", required=True, metavar="ACTION"
     )
@@ -293,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The DSP's small matrix products are slower with BLAS threads than without, and the
+    # appliance has other work for its cores: one thread unless the environment says otherwise.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -43,6 +43,7 @@ class LineConfig:
     ring_timeout_s: float = 8.0
     record_incoming: bool = True
     record_outgoing: bool = True
+    country: str = "fr"  # call-progress tone plan: "fr", "eu", "us"
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ _SECTIONS: dict[str, type] = {
     "web": WebConfig,
 }
 _TOP_LEVEL = {"runtime_dir": str}
-_CHOICES = {("board", "backend"): ("hat", "sim")}
+_CHOICES = {("board", "backend"): ("hat", "sim"), ("line", "country"): ("fr", "eu", "us")}
 
 
 def _suggest(key: str, known: list[str]) -> str:

@@ -42,6 +42,7 @@ from callrec.callflow import (
     StopRecording,
 )
 from callrec.config import Config
+from callrec.listener import LineListener
 from callrec.recorder import Recorder
 from callrec.status import StatusBoard
 from callrec.storage.recordings import RecordingStore, new_recording_id
@@ -85,15 +86,22 @@ class Daemon:
             on_error=lambda msg: self.events.put(StorageFault(msg)),
         )
         self.player = AnnouncementPlayer(self.board.audio)
-        # Line audio always flows to the recorder, which keeps only what belongs to a call:
-        # no frame is lost between the end of a call and the moment the file is closed.
-        self.board.audio.set_sink(self.recorder.feed)
+        self.listener = LineListener(self.events.put, country=config.line.country)
+        # Line audio always flows to the recorder, which keeps only what belongs to a call (no
+        # frame is lost between the end of a call and the moment the file is closed), and to
+        # the listener, which hears caller ID, digits and tones.
+        self.board.audio.set_sink(self._on_line_audio)
         self.status = StatusBoard(config, self.board)
         self.mcu_recovery = McuRecovery()
         self.prompts: dict[str, Prompt] = {}
         self._current: _CurrentCall | None = None
         self._stop = threading.Event()
         self._web: Any = None
+
+    def _on_line_audio(self, pcm: bytes) -> None:
+        """Capture callback (PortAudio's thread): enqueue only."""
+        self.recorder.feed(pcm)
+        self.listener.feed(pcm)
 
     # -- start / stop ----------------------------------------------------------------------
     def _load_prompts(self) -> None:
@@ -146,6 +154,7 @@ class Daemon:
         if recovered:
             log.warning("%d interrupted recording(s) recovered", len(recovered))
         self.recorder.start()
+        self.listener.start()
         self.board.start()
         self._start_web()
         self.status.publish(self.flow)
@@ -163,6 +172,7 @@ class Daemon:
         if self._web is not None:
             self._web.stop()
         self.board.stop()
+        self.listener.stop()
         self.recorder.stop()
         self.store.close()
 
@@ -282,8 +292,10 @@ class Daemon:
             "line": call.line,
             "caller_number": call.number if call.direction == "in" else None,
             "caller_name": call.name if call.direction == "in" else None,
+            "caller_absence": call.absence if call.direction == "in" else None,
             "called_number": (call.digits or None) if call.direction == "out" else None,
             "ring_count": call.ring_count,
+            "keys_during_prompt": call.keys_during_prompt or None,
             "answered_by": call.answered_by,
             "announcement": cur.proof.as_dict() if cur.proof else None,
             "audio": {"sample_rate": self.config.board.sample_rate, "channels": 1},

@@ -54,10 +54,19 @@ class Digit(Event):
 
 @dataclass(frozen=True)
 class CallerId(Event):
-    """Caller identity received between the rings."""
+    """Caller identity received between the rings (only from a message whose checksum held)."""
 
     number: str | None
     name: str | None = None
+    absence: str | None = None  # "P" withheld, "O" unavailable, as sent
+    source: str = "mcu"  # "mcu" (the HAT's demodulator chip), "fsk" or "dtmf" (decoded here)
+
+
+@dataclass(frozen=True)
+class LineTone(Event):
+    """A call-progress tone recognised on the line, with its cadence."""
+
+    tone: str  # "dial", "busy", "ringback", "congestion"
 
 
 @dataclass(frozen=True)

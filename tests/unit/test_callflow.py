@@ -210,3 +210,28 @@ def test_reversal_during_an_announcement_after_a_real_answer_is_a_clear_down() -
     f.handle(ev.PolarityReversal(-1, at=1.0))
     actions = f.handle(ev.PolarityReversal(1, at=2.0))
     assert kinds(actions) == [StopAnnouncement, DiscardCapture, CallFinished]
+
+
+def test_disconnect_tone_ends_a_recording_when_the_line_signals_nothing() -> None:
+    f = flow()
+    answer_incoming(f)
+    f.handle(AnnouncementDone(True, at=10.0))
+    assert f.handle(ev.LineTone("ringback", at=20.0)) == []
+    actions = f.handle(ev.LineTone("busy", at=30.0))
+    assert kinds(actions) == [StopRecording, CallFinished]
+    assert actions[0].reason == "disconnect_tone"
+
+
+def test_keys_pressed_during_the_prompt_are_kept_for_the_privacy_policy() -> None:
+    f = flow()
+    answer_incoming(f)
+    f.handle(ev.Digit("9", at=7.5))
+    assert f.state is State.ANNOUNCING
+    assert f.call is not None and f.call.keys_during_prompt == "9"
+
+
+def test_withheld_caller_id_is_recorded_as_such() -> None:
+    f = flow()
+    f.handle(ev.Ring(True, at=0.0))
+    f.handle(ev.CallerId(None, None, absence="P", source="fsk", at=1.0))
+    assert f.call is not None and (f.call.number, f.call.absence) == (None, "P")

@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from callrec.config import Config
-from callrec.sim.dtmf_tones import dial, frequencies
+from callrec.dsp.gen_callerid import etsi_message, fsk_burst, mdmf_message
+from callrec.dsp.gen_dtmf import dial, frequencies
+from callrec.dsp.gen_tones import tone_plan_signal
+from callrec.dsp.signal import to_pcm16
 from callrec.sim.farend import FarEnd
 from callrec.sim.mcu_host import McuHost, SimulatedLine
 
@@ -38,6 +41,10 @@ class CallScript:
     direction: str = "in"  # "in": the far end calls the office; "out": the office calls
     number: str | None = None  # caller ID sent between the rings (incoming)
     name: str | None = None
+    absence: str | None = None  # caller ID without a number: "P" withheld, "O" unavailable
+    # How caller ID reaches the box: "etsi-v23" / "bell202" FSK bursts on the line between
+    # the first two rings, "dtmf" digits before the first ring, "chip" the HAT's demodulator.
+    cid: str = "etsi-v23"
     digits: str = ""  # dialled by the office (outgoing)
     audio: str | None = None  # far-end speech, WAV (mono 16-bit at the line rate)
     talk_s: float | None = None  # how long the far end stays after answer (default: audio)
@@ -48,8 +55,12 @@ class CallScript:
     answer_after_s: float = 3.0  # outgoing: far end picks up this long after dialling
     reversal_on_answer: bool = False  # outgoing: the exchange signals answer by a reversal
     wait_for_prompt: bool = True  # the far end listens to the announcement before talking
+    keys_during_prompt: str = ""  # DTMF keys the far end presses while the prompt plays
     hangup_after_s: float | None = None  # hang up this long after answer (overrides talk)
-    hangup: str = "office"  # who ends the call: "office" (on-hook) or "caller" (reversal)
+    # Who ends the call: "office" (on-hook), "caller" (the exchange reverses the polarity), or
+    # "caller-tone" (the exchange only plays busy tone; the office hangs up busy_s later).
+    hangup: str = "office"
+    busy_s: float = 4.0
     heard_path: str | None = None  # write what the far end heard to this WAV file
 
     @classmethod
@@ -59,11 +70,22 @@ class CallScript:
         if unknown:
             raise ValueError(f"unknown call field(s): {', '.join(sorted(unknown))}")
         script = cls(**data)
-        if script.direction not in ("in", "out") or script.hangup not in ("office", "caller"):
-            raise ValueError("direction must be in|out and hangup office|caller")
-        for digit in script.digits:
+        if script.direction not in ("in", "out"):
+            raise ValueError("direction must be in or out")
+        if script.hangup not in ("office", "caller", "caller-tone"):
+            raise ValueError("hangup must be office, caller or caller-tone")
+        if script.cid not in ("etsi-v23", "bell202", "dtmf", "chip", "none"):
+            raise ValueError("cid must be etsi-v23, bell202, dtmf, chip or none")
+        for digit in script.digits + script.keys_during_prompt:
             frequencies(digit)  # raises ValueError for a key a phone does not have
         return script
+
+
+def dtmf_caller_id(number: str | None, absence: str | None) -> str:
+    """The DTMF keys of a caller-ID message: A<number>C, or D<reason>C without a number."""
+    if number:
+        return f"A{number}C"
+    return {"P": "D10C", "O": "D00C"}.get(absence or "O", "D00C")
 
 
 def read_wav(path: str, rate: int) -> bytes:
@@ -105,7 +127,7 @@ class LineSimulator:
                 timeline["off_hook"] = 0.0
                 if s.digits:
                     time.sleep(0.5)  # the office hears the dial tone, then dials
-                    self.farend.say(dial(s.digits, self.rate))
+                    self.farend.say(to_pcm16(dial(s.digits, rate=self.rate)))
                     timeline["dialled"] = time.monotonic() - t0
                 time.sleep(s.answer_after_s)
                 if s.reversal_on_answer:
@@ -120,6 +142,10 @@ class LineSimulator:
             self.farend.start_listening()
             end = t_answer + s.hangup_after_s if s.hangup_after_s is not None else None
             heard_prompt = True
+            if s.keys_during_prompt:
+                time.sleep(0.3)  # the prompt has started
+                self.farend.say(to_pcm16(dial(s.keys_during_prompt, tone_s=0.1, gap_s=0.1,
+                                              rate=self.rate)))
             if s.wait_for_prompt:
                 heard_prompt = self.farend.wait_for_prompt_end(
                     timeout_s=min(30.0, s.hangup_after_s or 30.0)
@@ -134,6 +160,11 @@ class LineSimulator:
             if s.hangup == "caller":
                 self.line.reverse_polarity()  # the exchange signals clear-down
                 time.sleep(0.3)
+            elif s.hangup == "caller-tone":
+                # No line signal at all: only the exchange's busy tone, until the office
+                # notices and hangs up.
+                self.farend.say(to_pcm16(tone_plan_signal(
+                    self.config.line.country, "busy", s.busy_s)))
             self.line.off_hook(False)
             timeline["hangup"] = time.monotonic() - t0
             time.sleep(0.2)  # let the last of the prompt (if any) arrive
@@ -147,16 +178,36 @@ class LineSimulator:
             )
             return result
 
+    def _send_caller_id(self, s: CallScript) -> float:
+        """Send the script's caller ID the way it asks; returns the seconds it took."""
+        started = time.monotonic()
+        if s.cid == "chip":
+            self.line.send_caller_id(s.number, s.name)
+        elif s.cid == "dtmf":
+            self.farend.say(to_pcm16(dial(dtmf_caller_id(s.number, s.absence), rate=self.rate)))
+        elif s.cid in ("etsi-v23", "bell202"):
+            if s.cid == "etsi-v23":
+                message = etsi_message(s.number, s.name, absence=s.absence)
+            else:
+                message = mdmf_message(s.number, s.name, absence=s.absence)
+            time.sleep(0.25)  # ETSI: the burst starts a few hundred ms after the ring ends
+            self.farend.say(to_pcm16(fsk_burst(message, s.cid)))
+        return time.monotonic() - started
+
     def _ring(self, s: CallScript, timeline: dict[str, float], t0: float) -> bool:
         rings = s.rings if s.answer else max(1, s.rings)
+        has_cid = s.cid != "none" and bool(s.number or s.name or s.absence)
+        if has_cid and s.cid == "dtmf":
+            self._send_caller_id(s)  # DTMF caller ID comes before the first ring
         for n in range(rings):
             self.line.ring(True)
             time.sleep(s.ring_on_s)
             self.line.ring(False)
-            if n == 0 and (s.number or s.name):
+            pause = s.ring_off_s if n < rings - 1 or not s.answer else 0.2
+            if n == 0 and has_cid and s.cid != "dtmf":
                 # Europe and the US send caller ID between the first and second ring.
-                self.line.send_caller_id(s.number, s.name)
-            time.sleep(s.ring_off_s if n < rings - 1 or not s.answer else 0.2)
+                pause = max(0.2, pause - self._send_caller_id(s))
+            time.sleep(pause)
         timeline["rings_done"] = time.monotonic() - t0
         if not s.answer:
             return False
