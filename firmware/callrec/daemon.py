@@ -215,6 +215,8 @@ class Daemon:
         before = self.flow.state
         for action in self.flow.handle(event):
             self._do(action)
+        if self.flow.state is not before:
+            self.listener.set_call_state(self.flow.state.value)
         if self.flow.state is not before or not isinstance(event, ev.Tick | ev.LoopVoltage):
             self.status.publish(self.flow)
 

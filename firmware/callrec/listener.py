@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from callrec import events as ev
 from callrec.dsp.callerid_types import MSG_CALL_SETUP, MSG_SDMF, STANDARD_DTMF_CID, CallerIdMessage
-from callrec.dsp.chain import LineAnalyzer, LineEvent
+from callrec.dsp.chain import DETECTORS_BY_STATE, LineAnalyzer, LineEvent
 from callrec.dsp.dtmf import DtmfEvent
 from callrec.dsp.signal import from_pcm16
 from callrec.dsp.tones import ToneEvent
@@ -41,7 +41,8 @@ def to_board_event(item: LineEvent) -> ev.Event | None:
 class LineListener:
     def __init__(self, emit: Callable[[ev.Event], None], country: str = "fr") -> None:
         self._emit = emit
-        self.analyzer = LineAnalyzer(country=country)
+        self.analyzer = LineAnalyzer(country=country, detectors=DETECTORS_BY_STATE["idle"])
+        self._state = "idle"
         self._queue: queue.Queue[bytes | None] = queue.Queue(MAX_QUEUED_CHUNKS)
         self._thread = threading.Thread(target=self._run, name="line-listener", daemon=True)
         self.dropped_chunks = 0
@@ -53,6 +54,10 @@ class LineListener:
         except queue.Full:
             self.dropped_chunks += 1
 
+    def set_call_state(self, state: str) -> None:
+        """The call's state (a callflow.State value): decides which detectors run."""
+        self._state = state  # read by the listener thread before each chunk
+
     def start(self) -> None:
         self._thread.start()
 
@@ -63,6 +68,9 @@ class LineListener:
 
     def _run(self) -> None:
         while (pcm := self._queue.get()) is not None:
+            wanted = DETECTORS_BY_STATE.get(self._state, DETECTORS_BY_STATE["idle"])
+            if wanted != self.analyzer.active:
+                self.analyzer.listen_for(wanted)
             try:
                 found = self.analyzer.feed(from_pcm16(pcm))
             except Exception:  # a DSP bug must not take the recorder down with it

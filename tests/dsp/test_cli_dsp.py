@@ -104,3 +104,25 @@ def test_unreadable_file_is_a_clear_error(tmp_path: Path, content: bytes | None)
     assert out.returncode == 2
     assert out.stderr.startswith("callrec dsp: ") and "bad.wav" in out.stderr
     assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+def test_each_call_state_runs_only_the_detectors_it_needs() -> None:
+    from callrec.dsp.chain import DETECTORS_BY_STATE, LineAnalyzer
+    from callrec.dsp.gen_callerid import etsi_message, fsk_burst
+
+    burst = np.concatenate([silence(0.2), fsk_burst(etsi_message("0612345678"), "etsi-v23"),
+                            silence(0.5)])
+    keys = np.concatenate([dial("9", tone_s=0.1), silence(0.3)])
+    for state, wanted in DETECTORS_BY_STATE.items():
+        a = LineAnalyzer(detectors=wanted)
+        found = [e for chunk in (burst, keys) for e in a.feed(chunk)] + a.flush()
+        kinds = {type(e).__name__ for e in found}
+        assert ("CallerIdMessage" in kinds) == ("callerid" in wanted), state
+        assert ("DtmfEvent" in kinds) == ("dtmf" in wanted), state
+    # Switching a detector back on starts it afresh: a half-heard key is not reported.
+    a = LineAnalyzer(detectors={"dtmf"})
+    a.feed(dial("5", tone_s=0.1)[:400])
+    a.listen_for({"tones"})
+    a.feed(silence(0.2))
+    a.listen_for({"dtmf"})
+    assert a.feed(silence(0.5)) + a.flush() == []
