@@ -109,7 +109,7 @@ def test_a_call_arrives_as_events_in_order(rig: Rig) -> None:
     assert got == [
         ("Ring", True),
         ("Ring", False),
-        ("CallerId", "0123456789", "Dupont, Jean"),
+        ("CallerId", "0123456789", "Dupont, Jean", None, "mcu"),  # no absence; from the chip
         ("Hook", True),
         ("PolarityReversal", -1),
         ("Hook", False),

@@ -50,7 +50,7 @@ def test_messages_map_to_events() -> None:
     assert got == [
         ("Ring", True),
         ("Ring", False),
-        ("CallerId", "0123", None),
+        ("CallerId", "0123", None, None, "mcu"),  # no absence; from the chip
         ("Hook", True),
         ("PolarityReversal", -1),
         ("LoopVoltage", -8.1),
