@@ -28,7 +28,7 @@ class BoardConfig:
     capture_device: str = "callrec-line"  # PortAudio device name, matched as a substring
     playback_device: str = "callrec-line"
     sample_rate: int = 8000
-    frames_per_buffer: int = 800  # 100 ms at 8 kHz: few wake-ups per second, low CPU
+    frames_per_buffer: int = 1600  # 200 ms at 8 kHz: few wake-ups per second, low CPU
     sim_socket: str = "/run/callrec/sim.sock"  # only read by the "sim" backend
     mcu_timeout_s: float = 3.0  # no frame for this long: the link is considered lost
 

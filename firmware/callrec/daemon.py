@@ -49,7 +49,7 @@ from callrec.storage.recordings import RecordingStore, new_recording_id
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.1
+TICK_S = 0.25  # timeouts are in seconds; a faster tick only costs CPU
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,8 @@ class Daemon:
 
     def _on_line_audio(self, pcm: bytes) -> None:
         """Capture callback (PortAudio's thread): enqueue only."""
-        self.recorder.feed(pcm)
+        if self.recorder.wants_audio:
+            self.recorder.feed(pcm)
         self.listener.feed(pcm)
 
     # -- start / stop ----------------------------------------------------------------------

@@ -75,6 +75,7 @@ class Recorder:
         # capture pipeline (a capture buffer plus the device's latency): keep taking that many
         # samples before closing the file, so the last words are not cut off.
         self._drain: _Finish | None = None
+        self._wants_audio = False
         self._drain_left = 0
         self._drain_deadline = 0.0
 
@@ -83,7 +84,14 @@ class Recorder:
         """Audio frames from the capture callback."""
         self._queue.put(pcm)
 
+    @property
+    def wants_audio(self) -> bool:
+        """True from begin() until the recording is closed or discarded; the capture
+        callback feeds audio only then, so an idle line wakes nothing here."""
+        return self._wants_audio
+
     def begin(self, rec_id: str) -> None:
+        self._wants_audio = True  # set before the first frame can be needed
         self._queue.put(_Begin(rec_id))
 
     def commit(self, sidecar: dict[str, Any]) -> None:
@@ -158,6 +166,7 @@ class Recorder:
     def _end_drain(self) -> None:
         item, self._drain = self._drain, None
         if item is not None:
+            self._wants_audio = False
             item.done(self._finish(item.meta))
 
     def _command(self, item: Any) -> None:
@@ -175,8 +184,10 @@ class Recorder:
             self._last_sync = time.monotonic()
         elif isinstance(item, _Discard):
             self._rec_id, self._held, self._held_bytes = None, [], 0
+            self._wants_audio = False
         elif isinstance(item, _Finish):
             if self._writer is None:
+                self._wants_audio = False
                 item.done(self._finish(item.meta))
                 return
             self._drain = item

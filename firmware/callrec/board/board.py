@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from gpiozero import LED, Button, DigitalOutputDevice, GPIOZeroError
+from gpiozero import LED, DigitalInputDevice, DigitalOutputDevice, GPIOZeroError
 
 from callrec import events as ev
 from callrec.board.audio import AudioDeviceError, LineAudio
@@ -57,7 +57,7 @@ class Board:
             config.sample_rate,
             config.frames_per_buffer,
         )
-        self._privacy: Button | None = None
+        self._privacy: DigitalInputDevice | None = None
         self._recording_led: LED | None = None
         self._mcu_reset: DigitalOutputDevice | None = None
         self._stopping = threading.Event()
@@ -67,17 +67,17 @@ class Board:
         """Claim the pins, start the MCU link, open the audio (retried in the background)."""
         f = self._pin_factory
         try:
-            self._privacy = Button(
-                PIN_PRIVACY_BUTTON, pull_up=True, bounce_time=0.05, pin_factory=f
-            )
+            # A DigitalInputDevice, not a Button: Button's hold thread polls ten times a second.
+            self._privacy = DigitalInputDevice(PIN_PRIVACY_BUTTON, pull_up=True,
+                                               bounce_time=0.05, pin_factory=f)
         except GPIOZeroError as exc:
             raise BoardError(
                 f"the HAT's GPIO pins cannot be used ({exc}); on a machine without the HAT, "
                 'set board.backend = "sim" and run the line simulator'
             ) from exc
         # gpiozero calls these on its own thread: only enqueue.
-        self._privacy.when_pressed = lambda: self._emit(ev.PrivacyButton(True))
-        self._privacy.when_released = lambda: self._emit(ev.PrivacyButton(False))
+        self._privacy.when_activated = lambda: self._emit(ev.PrivacyButton(True))
+        self._privacy.when_deactivated = lambda: self._emit(ev.PrivacyButton(False))
         self._recording_led = LED(PIN_RECORDING_LED, pin_factory=f)
         # The MCU's reset is active low; held released (high) in normal operation.
         self._mcu_reset = DigitalOutputDevice(

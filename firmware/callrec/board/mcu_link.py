@@ -22,7 +22,9 @@ from callrec.board import hat_protocol as hp
 log = logging.getLogger(__name__)
 
 PART = "mcu"
-READ_TIMEOUT_S = 0.05  # the loop's tick: command latency and ping/timeout granularity
+# The loop's idle tick (ping and link-timeout granularity). Commands do not wait for it: they
+# interrupt the read (cancel_read), so a relay closes within a millisecond or two.
+READ_TIMEOUT_S = 0.25
 WRITE_TIMEOUT_S = 0.5  # a UART never blocks this long; a stuck pty or USB adapter does
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
@@ -182,6 +184,7 @@ class McuLink:
         self._commands: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._port: serial.SerialBase | None = None
         self._counters = {"opens": 0, "port_errors": 0, "tx_frames": 0, "dropped_commands": 0}
 
     def start(self) -> None:
@@ -195,17 +198,31 @@ class McuLink:
     def stop(self) -> None:
         """Stop the thread and close the port; returns once both are done."""
         self._stop.set()
+        self._wake()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
 
     def set_relay(self, closed: bool) -> None:
         """Ask the MCU to close/open the announcement relay (queued; never blocks)."""
-        self._commands.put(hp.encode_command("RELAY", closed))
+        self._command(hp.encode_command("RELAY", closed))
 
     def set_fault_led(self, on: bool) -> None:
         """Ask the MCU to light/clear the FAULT LED (queued; never blocks)."""
-        self._commands.put(hp.encode_command("LED", "FAULT", on))
+        self._command(hp.encode_command("LED", "FAULT", on))
+
+    def _command(self, frame: bytes) -> None:
+        self._commands.put(frame)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Interrupt the link thread's blocking read (pyserial allows it from another thread)."""
+        port = self._port
+        if port is not None and hasattr(port, "cancel_read"):
+            try:
+                port.cancel_read()
+            except (OSError, ValueError):
+                pass  # closing at this very moment: the loop will see it
 
     @property
     def connected(self) -> bool:
@@ -242,6 +259,7 @@ class McuLink:
                 continue
             backoff = BACKOFF_FIRST_S
             self._counters["opens"] += 1
+            self._port = port
             try:
                 self._serve(port)
             except OSError as exc:
@@ -254,6 +272,7 @@ class McuLink:
                 log.exception("MCU link failed; reopening %s", self.port)
                 self._publish(self._monitor.port_unavailable("link error"))
             finally:
+                self._port = None
                 port.close()
             if not self._stop.is_set():
                 self._stop.wait(BACKOFF_FIRST_S)  # a vanished device is rarely back at once
