@@ -4,7 +4,8 @@ Fed in 800-sample (100 ms) chunks of 8 kHz audio through `callrec.dsp.chain.Line
 the worst case, since the daemon's listener feeds batches of 0.2-0.5 s (1600-4000 samples) and
 every numpy call costs less per sample on longer chunks. Signals: an idle line, speech, and a
 whole simulated call (rings' caller-ID burst, dialling, ringback, conversation, keys, busy
-tone). Best of several repeats, since the machine is shared. Prints a table, writes bench/results/dsp_chain.json.
+tone). Best of several repeats, since the machine is shared. Prints a table, writes
+bench/results/dsp_chain.json.
 
     python bench/dsp_chain.py [--seconds 120] [--repeats 5]
 """
