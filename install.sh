@@ -18,7 +18,9 @@ PROD_UDEV=/etc/udev/rules.d/99-callrec.rules
 PROD_LOG=/var/log/callrec-install.log
 PROD_USER=callrec
 
-PROD_PACKAGES=(python3-venv python3-dev build-essential portaudio19-dev libasound2-plugins
+# No libasound2-plugins on the appliance: the HAT's PCMs (hw/alsa) use only alsa-lib's own
+# hw/plug/asym, and the plugins would map ~14 MB of libraries into the daemon.
+PROD_PACKAGES=(python3-venv python3-dev build-essential portaudio19-dev
   alsa-utils espeak-ng sox)
 DEV_PACKAGES=(python3-venv python3-dev build-essential portaudio19-dev pulseaudio pulseaudio-utils
   libasound2-plugins alsa-utils espeak-ng sox)

@@ -34,8 +34,11 @@ EOR
 # shellcheck disable=SC1091
 source "$PA_DIR/env.sh"
 {
-  # Keep the system's ALSA configuration, then add ours (ALSA_CONFIG_PATH replaces the default).
-  echo '</usr/share/alsa/alsa.conf>'
+  # ALSA_CONFIG_PATH replaces the top-level configuration: take the system's alsa.conf but not
+  # its conf.d hooks. Those declare every plugin of libasound2-plugins (jack, a52, lavrate...),
+  # which PortAudio opens while listing devices: ~14 MB of libraries (ffmpeg's among them)
+  # mapped into every process, for devices the simulator never uses.
+  grep -v 'conf\.d"' /usr/share/alsa/alsa.conf
   echo 'pcm.!default { type pulse }'
   echo 'ctl.!default { type pulse }'
   echo 'pcm.callrec-line { type asym playback.pcm { type pulse device "line_out" } capture.pcm { type pulse device "line_in.monitor" } hint { show on description "callrec line (simulated)" } }'
