@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -24,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from benchlib import default_json, machine, write_result
 
 from callrec.prompts import synthesize
 from callrec.sim.harness import Appliance, Pulse, write_config
@@ -122,8 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     net_cpu = max(0.0, long_cpu - idle_cpu_per_s * long_wall)
     hours = long_audio_s / 3600
     return {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "platform": platform.platform()},
+        "machine": machine(),
         "calls": args.calls,
         "announcement_latency_ms": {
             "n": len(latencies),
@@ -170,13 +170,11 @@ def main() -> int:
     p.add_argument("--long-calls", type=int, default=3)
     p.add_argument("--long-call-s", type=float, default=60.0)
     p.add_argument("--idle-s", type=float, default=20.0)
-    p.add_argument("--json", default=str(Path(__file__).parent / "results" / "appliance.json"))
+    p.add_argument("--json", default=default_json("appliance"))
     args = p.parse_args()
     result = run(args)
     print_table(result)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"\nwritten to {args.json}")
+    write_result(args.json, result)
     return 0
 
 

@@ -17,7 +17,6 @@ CID-rich signal (a burst every 1.5 s), of speech (espeak-ng, when installed) and
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchlib import default_json, write_result
 
 from callrec.dsp.callerid import CallerIdDecoder
 from callrec.dsp.gen_callerid import etsi_message, fsk_burst, sdmf_message
@@ -168,7 +168,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--trials", type=int, default=50, help="messages per condition and standard")
     p.add_argument("--speed-s", type=float, default=60.0)
-    p.add_argument("--json", default=str(Path(__file__).parent / "results" / "dsp_callerid.json"))
+    p.add_argument("--json", default=default_json("dsp_callerid"))
     args = p.parse_args()
     t0 = time.perf_counter()
     acc = accuracy(args.trials)
@@ -191,9 +191,7 @@ def main() -> int:
         "speed": spd,
         "elapsed_s": round(time.perf_counter() - t0, 1),
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"\nwrote {args.json}")
+    write_result(args.json, result)
     return 0
 
 

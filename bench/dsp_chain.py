@@ -13,16 +13,14 @@ bench/results/dsp_chain.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the daemon runs
 
 import numpy as np
+from benchlib import default_json, machine, write_result
 
 from callrec.dsp.chain import DETECTORS, DETECTORS_BY_STATE, LineAnalyzer
 from callrec.dsp.gen_callerid import etsi_message, fsk_burst
@@ -76,7 +74,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seconds", type=float, default=120.0)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--json", default=str(Path(__file__).parent / "results" / "dsp_chain.json"))
+    p.add_argument("--json", default=default_json("dsp_chain"))
     args = p.parse_args()
     rng = np.random.default_rng(1)
     signals = {
@@ -101,13 +99,10 @@ def main() -> int:
     print(f"{'signal'.ljust(width)}  {'x real time':>12}  {'CPU s/hour':>10}  goal >= {GOAL:.0f}x")
     for r in rows:
         print(f"{r['signal'].ljust(width)}  {r['x_real_time']:>12}  {r['cpu_s_per_hour']:>10}")
-    result = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                          "platform": platform.platform()},
+    result = {"machine": machine(),
               "chunk_samples": CHUNK, "seconds_per_signal": args.seconds,
               "repeats": args.repeats, "goal_x": GOAL, "rows": rows}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"\nwritten to {args.json}")
+    write_result(args.json, result)
     full = [r["x_real_time"] for r in rows if r["detectors"] == "all"]
     return 0 if min(full) >= GOAL else 1
 

@@ -19,7 +19,6 @@ chunk). Best of 3 runs.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from callrec.dsp.signal import RATE, dbm0_to_peak
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "dsp"))
 import speech_corpus  # the tests' corpus builder
+from benchlib import default_json, write_result
 
 CHUNK = 800
 SPEED_SECONDS = 60
@@ -181,7 +181,7 @@ def speed(corpus: dict[str, np.ndarray] | None) -> list[dict[str, Any]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--trials", type=int, default=200, help="keys per accuracy condition")
-    ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results/dsp_dtmf.json")
+    ap.add_argument("--json", default=default_json("dsp_dtmf"))
     args = ap.parse_args()
 
     corpus = None
@@ -211,9 +211,7 @@ def main() -> int:
     for r in result["speed"]:
         print(f"{r['signal']:36s} {r['x_real_time']:12d} {r['x_real_time_batch0']:10d} "
               f"{r['us_per_chunk']:9.1f}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False))
-    print(f"\nwritten to {args.json}")
+    write_result(args.json, result)
     return 0
 
 

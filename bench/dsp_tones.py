@@ -21,7 +21,6 @@ Speed: times real time in 800-sample chunks, of the tone detector, the level met
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from benchlib import default_json, write_result
 
 from callrec.dsp.gen_dtmf import dial
 from callrec.dsp.gen_tones import tone_plan_signal
@@ -252,7 +252,7 @@ def io_speed() -> list[dict[str, Any]]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=20)
-    p.add_argument("--json", default=str(Path(__file__).parent / "results" / "dsp_tones.json"))
+    p.add_argument("--json", default=default_json("dsp_tones"))
     args = p.parse_args()
     started = time.perf_counter()
 
@@ -290,9 +290,7 @@ def main() -> int:
               "chunk_samples": CHUNK, "trials_per_condition": args.trials,
               "accuracy": acc, "talkoff": tk, "speed": sp, "io": io,
               "elapsed_s": round(time.perf_counter() - started, 1)}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"\nwrote {args.json}")
+    write_result(args.json, result)
     return 0
 
 
