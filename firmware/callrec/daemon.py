@@ -7,6 +7,7 @@ writes the prompt; cheroot's workers serve the web UI. Start in order, stop in r
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import queue
 import threading
@@ -70,6 +71,18 @@ class _CurrentCall:
     call: CallInfo
     started_at: str
     proof: PlaybackProof | None = None
+
+
+def release_free_memory() -> None:
+    """Give freed heap pages back to the system (glibc keeps them otherwise).
+
+    A call's audio buffers are allocated on PortAudio's thread and freed on others; without
+    this the daemon's resident memory creeps up by a few MB on a 512 MB Pi Zero.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc (musl): nothing to trim
 
 
 class Daemon:
@@ -159,6 +172,7 @@ class Daemon:
         self.board.start()
         self._start_web()
         self.status.publish(self.flow)
+        release_free_memory()  # what start-up allocated and dropped
 
     def stop(self) -> None:
         self._stop.set()
@@ -285,6 +299,7 @@ class Daemon:
     def _do_CallFinished(self, a: CallFinished) -> None:
         log.info("call finished: %s (%s)", a.outcome, a.direction)
         self.status.call_finished(a.outcome, a.direction)
+        release_free_memory()
 
     def _meta(self, cur: _CurrentCall) -> dict[str, Any]:
         call = cur.call

@@ -133,6 +133,13 @@ class Recorder:
             try:
                 if isinstance(item, bytes):
                     self._frame(item)
+                    if self._writer is not None and self._drain is None and self._queue.empty():
+                        # Caught up while streaming: make the audio durable once a second has
+                        # passed, then let the next second queue up and handle it in one
+                        # wake-up (a cut loses at most about a second either way).
+                        self._sync_if_due()
+                        time.sleep(max(0.0, self._last_sync + self.fsync_interval_s
+                                       - time.monotonic()))
                     continue
                 self._end_drain()  # any command closes a recording still draining
                 if isinstance(item, _Quit):
@@ -156,12 +163,14 @@ class Recorder:
             pcm = pcm[: self._drain_left]
             self._drain_left -= len(pcm)
         self._writer.write(pcm)
-        now = time.monotonic()
-        if now - self._last_sync >= self.fsync_interval_s:
-            self._writer.sync()
-            self._last_sync = now
         if self._drain is not None and self._drain_left <= 0:
             self._end_drain()
+
+    def _sync_if_due(self) -> None:
+        now = time.monotonic()
+        if self._writer is not None and now - self._last_sync >= self.fsync_interval_s:
+            self._writer.sync()
+            self._last_sync = now
 
     def _end_drain(self) -> None:
         item, self._drain = self._drain, None
