@@ -4,30 +4,56 @@ Layout under <data_dir>/recordings/YYYY/MM/:
     <id>.wav    the audio
     <id>.json   the sidecar: the recording's metadata, the source of truth for the index
 Ids are made of the UTC start time and random hex: no phone number or name ever appears in a
-file or folder name. The index (index/recordings.json) is a cache of the sidecars and can be
-rebuilt from them at any time.
+file or folder name.
+
+The index is sharded by month (index/YYYY-MM.json, one TinyDB each, see index_shards), so adding
+a recording rewrites only its month; index/recordings.json is a manifest naming the shards. A
+shard that is corrupt or missing at start falls back to its previous version (.prev) merged with
+that month's sidecars; a corrupt manifest rebuilds everything from the sidecars, as does
+`reindex()`. An index in the old single-file layout (index/recordings.json holding the documents)
+is converted to shards at the first start and kept as index/recordings.v1.json.
+
+Reads never touch the disk: the store holds every recording's metadata as compact JSON bytes,
+sorted by id (paging), and a map from the digits of caller and called numbers to ids (search).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
+import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tinydb import Query, TinyDB
+from tinydb.table import Table
 
 from callrec.storage.atomic_json import AtomicJSONStorage, CorruptIndex, fsync_dir, write_atomic
+from callrec.storage.index_shards import (
+    TABLE,
+    ShardStorage,
+    compact,
+    is_manifest,
+    month_of,
+    phone_key,
+    shard_docs,
+    shard_document,
+    shard_files,
+    write_manifest,
+)
+from callrec.storage.index_view import IndexView
 from callrec.storage.wavstream import repair
 
 log = logging.getLogger(__name__)
 
 _ID_RE = re.compile(r"^(\d{4})(\d{2})\d{2}T\d{6}Z-[0-9a-f]{8}$")
+_MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
 
 
 class UnknownRecording(KeyError):
@@ -44,17 +70,27 @@ def is_recording_id(value: str) -> bool:
     return bool(_ID_RE.match(value))
 
 
+def _stamp() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}"
+
+
 class RecordingStore:
     """Files and index of recordings. Thread-safe; the only code that writes the index."""
 
     def __init__(self, data_dir: Path) -> None:
         self.root = Path(data_dir) / "recordings"
         self.root.mkdir(parents=True, exist_ok=True)
-        index_path = Path(data_dir) / "index" / "recordings.json"
+        self.index_dir = Path(data_dir) / "index"
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._manifest = self.index_dir / "recordings.json"
         self._lock = threading.RLock()
-        self._db = self._open_index(index_path)
-        self._table = self._db.table("recordings")
-        self._sorted: list[dict[str, Any]] | None = None
+        self._view = IndexView()
+        self._months: set[str] = set()  # months with a shard
+        self._dbs: dict[str, TinyDB] = {}
+        self._hot: str | None = None  # the month whose shard data stays parsed
+        self.bytes_written = 0  # index bytes written by this object (for the benchmark)
+        with self._lock:
+            self._open_index()
 
     # -- paths -------------------------------------------------------------------------------
     def _folder(self, rec_id: str) -> Path:
@@ -69,35 +105,134 @@ class RecordingStore:
     def sidecar_path(self, rec_id: str) -> Path:
         return self._folder(rec_id) / f"{rec_id}.json"
 
-    # -- index -------------------------------------------------------------------------------
-    def _open_index(self, path: Path) -> TinyDB:
+    def shard_path(self, month: str) -> Path:
+        return self.index_dir / f"{month}.json"
+
+    # -- index: start-up ---------------------------------------------------------------------
+    def _open_index(self) -> None:
+        months = set(shard_files(self.index_dir))
         try:
-            db = TinyDB(path, storage=AtomicJSONStorage)
-            db.table("recordings").all()  # read now so that corruption is found at start
-            return db
+            data = AtomicJSONStorage(self._manifest).read()
         except CorruptIndex as exc:
             log.error("index corrupt (%s); rebuilding from sidecar files", exc)
-            path.rename(path.with_suffix(f".corrupt-{datetime.now(UTC):%Y%m%dT%H%M%S}"))
-            db = TinyDB(path, storage=AtomicJSONStorage)
-            self._rebuild(db)
-            return db
+            self._manifest.rename(self._manifest.with_suffix(f".corrupt-{_stamp()}"))
+            self._rebuild()
+            return
+        listed: set[str] = set()
+        if data is not None and not is_manifest(data):
+            self._migrate(data)
+            return
+        if data is not None:
+            listed = {m for m in data.get("shards", {}) if _MONTH_RE.match(m)}
+        months |= listed
+        for month in sorted(months):
+            self._load_shard(month)
+        self._months = months
+        if data is None or months != listed:
+            self._write_manifest()
 
-    def _rebuild(self, db: TinyDB) -> int:
-        table = db.table("recordings")
-        table.truncate()
-        metas = list(self.iter_sidecars())
-        table.insert_multiple(metas)
-        log.info("index rebuilt: %d recordings", len(metas))
-        return len(metas)
+    def _load_shard(self, month: str) -> None:
+        """Load one month into memory; a corrupt or missing shard is rebuilt (see _fallback)."""
+        path = self.shard_path(month)
+        try:
+            data = ShardStorage(path).read()
+            if data is None:
+                raise CorruptIndex(f"{path.name}: missing or empty")
+            docs = shard_docs(data)
+        except (CorruptIndex, ValueError) as exc:
+            docs = self._fallback(month, str(exc))
+        self._extend(month, docs)
+
+    def _extend(self, month: str, docs: Iterable[dict[str, Any]]) -> None:
+        """Append a month's documents to the view; months must come in ascending order."""
+        prefix = month.replace("-", "")
+        by_id = {d["id"]: d for d in docs if is_recording_id(d["id"]) and d["id"][:6] == prefix}
+        self._view.extend(by_id[rec_id] for rec_id in sorted(by_id))
+
+    def _fallback(self, month: str, reason: str) -> list[dict[str, Any]]:
+        """A shard is unusable: its .prev merged with the month's sidecars (which win)."""
+        log.error("index shard %s unusable (%s); rebuilding it from .prev and sidecars",
+                  month, reason)
+        path = self.shard_path(month)
+        storage = ShardStorage(path)
+        if path.exists():
+            path.rename(path.with_name(f"{path.name}.corrupt-{_stamp()}"))
+        try:
+            previous = shard_docs(AtomicJSONStorage(storage.prev).read())
+        except (CorruptIndex, ValueError):
+            previous = []
+        folder = self.root / month[:4] / month[5:]
+        found = {m["id"]: m for m in self._read_sidecars(folder)}
+        docs = list(found.values())
+        for doc in previous:
+            rec_id = doc["id"]
+            # Keep the previous entry only where the sidecar exists but could not be read.
+            if rec_id not in found and is_recording_id(rec_id) and (
+                self.sidecar_path(rec_id).exists()
+            ):
+                docs.append(doc)
+        storage.write(shard_document(sorted(docs, key=lambda d: str(d["id"]))))
+        self.bytes_written += storage.bytes_written
+        return docs
+
+    def _migrate(self, data: dict[str, Any]) -> None:
+        """Convert the old single-file index to month shards; keep it as recordings.v1.json."""
+        try:
+            docs = shard_docs(data)
+        except ValueError as exc:
+            log.error("old index unusable (%s); rebuilding from sidecar files", exc)
+            self._manifest.rename(self._manifest.with_suffix(f".corrupt-{_stamp()}"))
+            self._rebuild()
+            return
+        kept = self.index_dir / "recordings.v1.json"
+        if not kept.exists():
+            try:
+                os.link(self._manifest, kept)
+            except OSError:
+                shutil.copyfile(self._manifest, kept)
+            fsync_dir(self.index_dir)
+        self._replace_all(docs)
+        log.info("index migrated to month shards: %d recordings (old index kept as %s)",
+                 len(docs), kept.name)
+
+    def _replace_all(self, docs: list[dict[str, Any]]) -> int:
+        """Write every shard from `docs` (removing other shards) and reload the view."""
+        by_month: dict[str, list[dict[str, Any]]] = {}
+        for doc in docs:
+            rec_id = doc.get("id")
+            if isinstance(rec_id, str) and is_recording_id(rec_id):
+                by_month.setdefault(month_of(rec_id), []).append(doc)
+        for db in self._dbs.values():
+            db.close()
+        self._dbs, self._hot = {}, None
+        self._view = IndexView()
+        for month in sorted(by_month):
+            storage = ShardStorage(self.shard_path(month))
+            storage.write(shard_document(sorted(by_month[month], key=lambda d: d["id"])))
+            self.bytes_written += storage.bytes_written
+            self._extend(month, by_month[month])
+        for month in set(shard_files(self.index_dir)) - set(by_month):
+            self.shard_path(month).unlink(missing_ok=True)
+            ShardStorage(self.shard_path(month)).prev.unlink(missing_ok=True)
+        self._months = set(by_month)
+        self._write_manifest()
+        return len(self._view)
+
+    def _write_manifest(self) -> None:
+        write_manifest(self._manifest, sorted(self._months))
+
+    def _rebuild(self) -> int:
+        n = self._replace_all(list(self.iter_sidecars()))
+        log.info("index rebuilt: %d recordings", n)
+        return n
 
     def reindex(self) -> int:
         """Rebuild the index from the sidecar files; returns the number of recordings."""
         with self._lock:
-            self._sorted = None
-            return self._rebuild(self._db)
+            return self._rebuild()
 
-    def iter_sidecars(self) -> Iterator[dict[str, Any]]:
-        for path in sorted(self.root.glob("*/*/*.json")):
+    def _read_sidecars(self, folder: Path) -> Iterator[dict[str, Any]]:
+        for path in sorted(folder.glob("*.json")):
             if not is_recording_id(path.stem):
                 continue
             try:
@@ -107,6 +242,40 @@ class RecordingStore:
                 continue
             if isinstance(meta, dict) and meta.get("id") == path.stem:
                 yield meta
+
+    def iter_sidecars(self) -> Iterator[dict[str, Any]]:
+        for folder in sorted(self.root.glob("*/*")):
+            if folder.is_dir():
+                yield from self._read_sidecars(folder)
+
+    # -- index: writes -----------------------------------------------------------------------
+    def _table(self, month: str) -> Table:
+        """The TinyDB table of a month, its data parsed from the in-memory view if needed."""
+        db = self._dbs.get(month)
+        if db is None:
+            db = self._dbs[month] = TinyDB(self.shard_path(month), storage=ShardStorage)
+        storage = db.storage
+        assert isinstance(storage, ShardStorage)
+        if self._hot != month:
+            if self._hot is not None and self._hot in self._dbs:
+                hot = self._dbs[self._hot].storage
+                assert isinstance(hot, ShardStorage)
+                hot.drop_cache()
+            storage.seed(shard_document(self._view.month_docs(month.replace("-", ""))))
+            self._hot = month
+        return db.table(TABLE, cache_size=0)
+
+    def _written(self, month: str, before: int) -> None:
+        storage = self._dbs[month].storage
+        assert isinstance(storage, ShardStorage)
+        self.bytes_written += storage.bytes_written - before
+        if month not in self._months:
+            self._months.add(month)
+            self._write_manifest()
+
+    def _shard_bytes(self, month: str) -> int:
+        db = self._dbs.get(month)
+        return db.storage.bytes_written if db is not None else 0  # type: ignore[attr-defined]
 
     # -- writes ------------------------------------------------------------------------------
     def prepare(self, rec_id: str) -> Path:
@@ -122,42 +291,88 @@ class RecordingStore:
         write_atomic(self.sidecar_path(meta["id"]), payload)
 
     def add(self, meta: dict[str, Any]) -> None:
-        """Write the sidecar (durably) and then index the recording."""
+        """Write the sidecar (durably) and then index the recording (in its month's shard)."""
         rec_id = meta["id"]
         self.write_sidecar(meta)
+        month = month_of(rec_id)
         with self._lock:
-            self._table.upsert(meta, Query().id == rec_id)
-            self._sorted = None
+            table = self._table(month)
+            before = self._shard_bytes(month)
+            try:
+                if self._view.find(rec_id) is None:
+                    table.insert(dict(meta))  # upsert would write twice: update, then insert
+                else:
+                    table.upsert(dict(meta), Query().id == rec_id)
+            except BaseException:
+                self._hot = None  # the shard's cached data may be ahead of the view: reseed
+                raise
+            self._written(month, before)
+            self._view.put(json.loads(compact(meta)))  # a copy the caller cannot change
 
     def erase(self, rec_id: str) -> bool:
         """Delete the audio, then the sidecar, then the index entry. False if unknown."""
         audio, sidecar = self.audio_path(rec_id), self.sidecar_path(rec_id)
         with self._lock:
-            known = bool(self._table.search(Query().id == rec_id))
+            known = self._view.find(rec_id) is not None
             found = known or audio.exists() or sidecar.exists()
             # Audio first: it is the personal data. A crash after it leaves a sidecar without
             # audio, which the index check at start drops, never audio without a record.
             for path in (audio, sidecar):
                 path.unlink(missing_ok=True)
-            fsync_dir(audio.parent)
-            self._table.remove(Query().id == rec_id)
-            self._sorted = None
+            if audio.parent.is_dir():
+                fsync_dir(audio.parent)
+            if known:
+                self._remove([rec_id])
         if found:
             log.info("recording %s erased", rec_id)
         return found
+
+    def _remove(self, ids: list[str]) -> None:
+        by_month: dict[str, list[str]] = {}
+        for rec_id in ids:
+            by_month.setdefault(month_of(rec_id), []).append(rec_id)
+        for month, month_ids in sorted(by_month.items()):
+            table = self._table(month)
+            before = self._shard_bytes(month)
+            try:
+                table.remove(Query().id.one_of(month_ids))
+            except BaseException:
+                self._hot = None
+                raise
+            self._written(month, before)
+            for rec_id in month_ids:
+                self._view.drop(rec_id)
 
     def recover(self) -> list[str]:
         """At start: finish recordings a crash interrupted, drop index entries without audio.
 
         A sidecar still marked "recording" belongs to a call that was in progress when the
         process died: its WAV header is repaired from the file size, it is marked
-        "interrupted" and indexed, so it shows in the UI and plays.
+        "interrupted" and indexed, so it shows in the UI and plays. Only sidecars that are not
+        indexed, or indexed as "recording", are read (a complete recording is indexed only
+        after its final sidecar was written).
         """
+        on_disk: set[str] = set()
+        for folder in self.root.glob("*/*"):
+            if folder.is_dir():
+                on_disk.update(
+                    name[:-5] for name in os.listdir(folder)
+                    if name.endswith(".json") and is_recording_id(name[:-5])
+                )
+        with self._lock:
+            view = self._view
+            to_read = sorted(i for i in on_disk if view.find(i) is None or i in view.open)
         recovered = []
-        for meta in list(self.iter_sidecars()):
+        for rec_id in to_read:
+            try:
+                meta = json.loads(self.sidecar_path(rec_id).read_bytes())
+            except (OSError, ValueError) as exc:
+                log.warning("unreadable sidecar %s: %s", rec_id, exc)
+                continue
+            if not isinstance(meta, dict) or meta.get("id") != rec_id:
+                continue
             if meta.get("status") != "recording":
                 continue
-            rec_id = meta["id"]
             audio = self.audio_path(rec_id)
             try:
                 size = repair(audio)
@@ -177,10 +392,10 @@ class RecordingStore:
                 "recording %s was interrupted; recovered %.1f s", rec_id, meta["duration_s"]
             )
         with self._lock:
-            for doc in self._table.all():
-                if not self.sidecar_path(doc["id"]).exists():
-                    self._table.remove(Query().id == doc["id"])
-                    self._sorted = None
+            gone = [i for i in self._view.ids
+                    if i not in on_disk and not self.sidecar_path(i).exists()]
+            if gone:
+                self._remove(gone)
         return recovered
 
     # -- reads -------------------------------------------------------------------------------
@@ -188,26 +403,36 @@ class RecordingStore:
         if not is_recording_id(rec_id):
             return None
         with self._lock:
-            found = self._table.search(Query().id == rec_id)
-        return dict(found[0]) if found else None
-
-    def _newest_first(self) -> list[dict[str, Any]]:
-        with self._lock:
-            if self._sorted is None:
-                self._sorted = sorted(
-                    (dict(d) for d in self._table.all()), key=lambda d: d["id"], reverse=True
-                )
-            return self._sorted
+            i = self._view.find(rec_id)
+            return self._view.doc(i) if i is not None else None
 
     def page(self, offset: int = 0, limit: int = 25) -> tuple[list[dict[str, Any]], int]:
         """One page of recordings, newest first, and the total count."""
-        rows = self._newest_first()
-        offset = max(0, offset)
-        return [dict(r) for r in rows[offset : offset + max(0, limit)]], len(rows)
+        with self._lock:
+            n = len(self._view)
+            hi = n - max(0, offset)
+            lo = max(0, hi - max(0, limit))
+            return [self._view.doc(i) for i in range(hi - 1, lo - 1, -1)], n
+
+    def search_number(self, number: str) -> list[dict[str, Any]]:
+        """Recordings whose caller or called number has the same digits, newest first.
+
+        '+33 6 12-34' and '33612 34' are the same number; '0612…' and '+33612…' are not.
+        """
+        key = phone_key(number)
+        if not key:
+            return []
+        with self._lock:
+            view = self._view
+            found = (view.find(i) for i in reversed(view.phones.get(key, [])))
+            return [view.doc(i) for i in found if i is not None]
 
     def count(self) -> int:
-        return len(self._newest_first())
+        with self._lock:
+            return len(self._view)
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            for db in self._dbs.values():
+                db.close()
+            self._dbs, self._hot = {}, None
