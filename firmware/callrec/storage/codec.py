@@ -1,0 +1,290 @@
+"""Storage formats for finished recordings: lossless (FLAC), compact (Ogg/Opus with DTX), WAV.
+
+Capture always writes WAV (`wavstream`); `transcode_recording` converts a finished recording
+after hang-up, atomically (temporary file, fsync, rename, directory fsync).
+
+Compact mode is libsndfile's Ogg/Opus (via `soundfile`) plus our own discontinuous
+transmission (DTX). libsndfile exposes only `compression_level` (a bitrate: 1.0 ≈ 6 kbit/s,
+0.99 ≈ 8.5 kbit/s; `bitrate_mode` is refused for Opus by libsndfile 1.2.2) and no DTX, and
+its SILK encoder still spends 6-9 bytes on every 20 ms frame of a pause. So:
+
+1. the call is encoded as is (line noise included) at `COMPACT_LEVEL`;
+2. a voice-activity detector (frame energy against the call's own noise floor, with
+   pre-roll and hangover) marks the pauses;
+3. in the Ogg stream, every packet that lies wholly inside a pause is replaced by a 1-byte
+   Opus packet (TOC only, a zero-length frame of the same duration): exactly what libopus's
+   own DTX emits. Decoders (libopus: Chromium, Firefox, libsndfile) conceal such frames with
+   comfort noise shaped like the preceding background, so the file keeps its exact duration
+   and plays in real time; a short real packet is kept every `DTX_REFRESH_FRAMES` frames so
+   the comfort noise follows the line's background, as Opus DTX does.
+
+The speech itself is never altered, only the pauses are stored as comfort-noise frames.
+`bench/codec.py` (real speech, telephone channel, ~45 % pauses): plain Opus at 0.995 gives
+342 h/GB at PESQ-NB 3.85; with DTX 456 h/GB at 3.81 (goal: >= 400 h/GB at >= 3.5).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from callrec.storage.atomic_json import write_atomic
+
+Mode = Literal["compact", "lossless", "wav"]
+Source = str | os.PathLike[str] | bytes | npt.NDArray[np.generic]
+
+RATE = 8000
+COMPACT_LEVEL = 0.995  # libsndfile Opus compression_level (bitrate) for speech frames
+FRAME_MS = 20  # libsndfile's Opus frame duration
+VAD_MARGIN_DB = 9.0  # a frame is speech when this far above the call's noise floor
+VAD_FLOOR_DBFS = -70.0  # never call anything quieter than this speech
+VAD_PREROLL_MS = 60  # speech starts this much before the first loud frame
+VAD_HANGOVER_MS = 240  # and ends this much after the last one
+DTX_MIN_FRAMES = 3  # shorter pauses are coded normally
+DTX_REFRESH_FRAMES = 20  # keep one real packet every 400 ms of pause (background update)
+
+SUFFIX: dict[str, str] = {"compact": ".opus", "lossless": ".flac", "wav": ".wav"}
+MIME: dict[str, str] = {"compact": "audio/ogg; codecs=opus", "lossless": "audio/flac",
+                        "wav": "audio/wav"}
+
+
+def hours_per_gb(nbytes: int, seconds: float) -> float:
+    """Hours of audio per 10^9 bytes at the rate of `nbytes` for `seconds` of audio."""
+    if nbytes <= 0:
+        raise ValueError("nbytes must be positive")
+    return 1e9 / (nbytes / seconds) / 3600.0
+
+
+def _sf() -> Any:
+    import soundfile  # optional at import time: only the transcoder needs libsndfile
+
+    return soundfile
+
+
+def load_pcm(src: Source, rate: int = RATE) -> tuple[npt.NDArray[np.int16], int]:
+    """Mono 16-bit samples and rate from a path (any libsndfile format), PCM16 bytes or array."""
+    if isinstance(src, (str, os.PathLike)):
+        data, file_rate = _sf().read(os.fspath(src), dtype="int16", always_2d=True)
+        return np.ascontiguousarray(data[:, 0]), int(file_rate)
+    if isinstance(src, bytes):
+        return np.frombuffer(src, dtype="<i2").astype(np.int16), rate
+    arr = np.asarray(src).reshape(-1)
+    if arr.dtype.kind == "f":
+        arr = np.round(np.clip(arr.astype(np.float64), -1.0, 32767 / 32768) * 32768.0)
+    return arr.astype(np.int16), rate
+
+
+# --- voice activity -------------------------------------------------------------------------
+
+
+def speech_mask(pcm: npt.NDArray[np.int16], rate: int = RATE) -> npt.NDArray[np.bool_]:
+    """Per-sample True where speech (with pre-roll and hangover) may be present."""
+    frame = rate * FRAME_MS // 1000
+    n = pcm.size // frame
+    mask = np.ones(pcm.size, dtype=bool)
+    if n < 4:
+        return mask
+    x = pcm[: n * frame].astype(np.float64).reshape(n, frame) / 32768.0
+    energy = 10 * np.log10(np.mean(x * x, axis=1) + 1e-12)
+    floor = float(np.percentile(energy, 10))
+    loud = energy > max(floor + VAD_MARGIN_DB, VAD_FLOOR_DBFS)
+    active = loud.copy()
+    for k in range(1, -(-VAD_HANGOVER_MS // FRAME_MS) + 1):
+        active[k:] |= loud[:-k]
+    for k in range(1, -(-VAD_PREROLL_MS // FRAME_MS) + 1):
+        active[:-k] |= loud[k:]
+    mask[: n * frame] = np.repeat(active, frame)
+    return mask
+
+
+# --- Ogg ------------------------------------------------------------------------------------
+
+
+def _crc_table() -> list[int]:
+    table = []
+    for i in range(256):
+        r = i << 24
+        for _ in range(8):
+            r = ((r << 1) ^ 0x04C11DB7) if r & 0x80000000 else (r << 1)
+        table.append(r & 0xFFFFFFFF)
+    return table
+
+
+_CRC = _crc_table()
+
+
+def ogg_crc(data: bytes) -> int:
+    crc = 0
+    for b in data:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ _CRC[(crc >> 24) ^ b]
+    return crc
+
+
+def ogg_packets(data: bytes) -> tuple[list[bytes], list[int], int]:
+    """(packets, granule position of the page each packet completes on, stream serial).
+
+    For Opus written by libsndfile, a page's granule is the running total of its packets'
+    48 kHz samples (pre-skip included), the last page's less any end trimming."""
+    packets: list[bytes] = []
+    granules: list[int] = []
+    cur = bytearray()
+    pos = 0
+    serial = 0
+    while pos < len(data):
+        if data[pos : pos + 4] != b"OggS":
+            raise ValueError(f"not an Ogg page at byte {pos}")
+        granule, serial = struct.unpack_from("<qI", data, pos + 6)
+        nseg = data[pos + 26]
+        lacing = data[pos + 27 : pos + 27 + nseg]
+        body = pos + 27 + nseg
+        for lace in lacing:
+            cur += data[body : body + lace]
+            body += lace
+            if lace < 255:
+                packets.append(bytes(cur))
+                granules.append(granule)
+                cur = bytearray()
+        pos = body
+    return packets, granules, serial
+
+
+def _page(serial: int, seq: int, granule: int, flags: int, packets: list[bytes]) -> bytes:
+    lacing = bytearray()
+    for p in packets:
+        lacing += b"\xff" * (len(p) // 255) + bytes([len(p) % 255])
+    header = bytearray(b"OggS\x00" + bytes([flags]) + struct.pack("<qIII", granule, serial, seq, 0))
+    header += bytes([len(lacing)]) + lacing
+    page = header + b"".join(packets)
+    struct.pack_into("<I", page, 22, ogg_crc(bytes(page)))
+    return bytes(page)
+
+
+def ogg_write(packets: list[bytes], granules: list[int], serial: int, header_packets: int = 2,
+              max_packets: int = 50) -> bytes:
+    """Ogg/Opus stream: headers on their own pages, then pages of up to `max_packets`."""
+    out = [_page(serial, 0, 0, 0x02, [packets[0]])]
+    for p in packets[1:header_packets]:
+        out.append(_page(serial, len(out), 0, 0, [p]))
+    audio = list(range(header_packets, len(packets)))
+    for start in range(0, len(audio), max_packets):
+        idx = audio[start : start + max_packets]
+        last = start + max_packets >= len(audio)
+        out.append(_page(serial, len(out), granules[idx[-1]], 0x04 if last else 0,
+                         [packets[i] for i in idx]))
+    return b"".join(out)
+
+
+# --- Opus -----------------------------------------------------------------------------------
+
+_FRAME_48K = (480, 960, 1920, 2880)  # SILK/hybrid frame sizes by config % 4 (10..60 ms)
+
+
+def opus_samples_48k(packet: bytes) -> int:
+    """Duration of an Opus packet at 48 kHz (RFC 6716 §3.1)."""
+    toc = packet[0]
+    config = toc >> 3
+    if config < 12:
+        per_frame = _FRAME_48K[config % 4]
+    elif config < 16:
+        per_frame = 480 if config % 2 == 0 else 960
+    else:
+        per_frame = (120, 240, 480, 960)[config % 4]
+    code = toc & 3
+    frames = 1 if code == 0 else 2 if code in (1, 2) else packet[1] & 0x3F
+    return per_frame * frames
+
+
+def opus_dtx(ogg: bytes, mask: npt.NDArray[np.bool_], rate: int = RATE,
+             refresh: int = DTX_REFRESH_FRAMES) -> bytes:
+    """Replace the packets of an Ogg/Opus stream that lie inside pauses (mask False) by
+    1-byte zero-length Opus frames (DTX). The stream's duration and granules are unchanged."""
+    packets, granules, serial = ogg_packets(ogg)
+    if len(packets) < 3 or not packets[0].startswith(b"OpusHead"):
+        raise ValueError("not an Ogg/Opus stream")
+    preskip = struct.unpack_from("<H", packets[0], 10)[0]
+    scale = 48000 // rate
+    margin = rate * FRAME_MS // 1000  # one frame either side: the encoder's look-ahead
+    # Prefix sums of speech samples, so "any speech in [a, b)" is O(1) per packet.
+    speech = np.concatenate(([0], np.cumsum(mask.astype(np.int64))))
+    n = mask.size
+    pos48 = 0
+    run = 0
+    out = packets[:2]
+    ends = granules[:2]
+    for p in packets[2:]:
+        dur = opus_samples_48k(p)
+        a = max(0, (pos48 - preskip) // scale - margin)
+        b = min(n, (pos48 + dur - preskip) // scale + margin)
+        pos48 += dur
+        ends.append(pos48)
+        pause = a < b and speech[b] == speech[a]
+        run = run + 1 if pause else 0
+        if pause and run > DTX_MIN_FRAMES and (refresh <= 0 or run % refresh != 0):
+            out.append(bytes([p[0] & 0xFC]))  # same config, code 0, zero-length frame
+        else:
+            out.append(p)
+    if granules[-1] < ends[-1]:  # end trimming: the last page's granule is below the sum
+        ends[-1] = granules[-1]
+    return ogg_write(out, ends, serial)
+
+
+# --- encode / decode ------------------------------------------------------------------------
+
+
+def encode_bytes(src: Source, mode: Mode = "compact", rate: int = RATE,
+                 level: float = COMPACT_LEVEL, dtx: bool = True,
+                 refresh: int = DTX_REFRESH_FRAMES) -> bytes:
+    """The stored file's bytes for `src` in `mode` (`level`, `dtx`, `refresh`: compact mode's
+    settings, overridable for the benchmark)."""
+    sf = _sf()
+    pcm, rate = load_pcm(src, rate)
+    buf = io.BytesIO()
+    if mode == "wav":
+        sf.write(buf, pcm, rate, format="WAV", subtype="PCM_16")
+    elif mode == "lossless":
+        sf.write(buf, pcm, rate, format="FLAC", subtype="PCM_16")
+    elif mode == "compact":
+        sf.write(buf, pcm, rate, format="OGG", subtype="OPUS", compression_level=level)
+        if dtx:
+            return opus_dtx(buf.getvalue(), speech_mask(pcm, rate), rate, refresh)
+    else:
+        raise ValueError(f"unknown mode {mode!r}")
+    return buf.getvalue()
+
+
+def encode(src: Source, out_path: str | os.PathLike[str], mode: Mode = "compact",
+           rate: int = RATE) -> int:
+    """Write `src` (a path, PCM16 bytes or an array at `rate`) to `out_path` atomically;
+    returns the stored size in bytes."""
+    data = encode_bytes(src, mode, rate)
+    write_atomic(Path(out_path), data)
+    return len(data)
+
+
+def decode(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float32], int]:
+    """Mono float32 samples and rate of a stored recording (any mode)."""
+    data, rate = _sf().read(os.fspath(path), dtype="float32", always_2d=True)
+    return np.ascontiguousarray(data[:, 0]), int(rate)
+
+
+def transcode_recording(wav_path: str | os.PathLike[str], mode: Mode = "compact",
+                        remove_wav: bool = False) -> Path:
+    """After hang-up: convert a finished WAV recording to `mode` beside it (same stem).
+
+    The new file is written to a temporary name, fsync'ed and renamed into place, so a crash
+    leaves either no new file (or the previous one) or the complete new one; the WAV is
+    removed only after the new file is durable."""
+    src = Path(wav_path)
+    dest = src.with_suffix(SUFFIX[mode])
+    if dest == src:
+        return src
+    encode(src, dest, mode)
+    if remove_wav:
+        src.unlink()
+    return dest
