@@ -100,9 +100,9 @@ class Daemon:
         )
         self.player = AnnouncementPlayer(self.board.audio)
         self.listener = LineListener(self.events.put, country=config.line.country)
-        # Line audio always flows to the recorder, which keeps only what belongs to a call (no
-        # frame is lost between the end of a call and the moment the file is closed), and to
-        # the listener, which hears caller ID, digits and tones.
+        # Line audio goes to the recorder while it wants it (from the prompt's start until the
+        # capture pipeline is drained after the hang-up), and always to the listener, which
+        # hears caller ID, digits and tones.
         self.board.audio.set_sink(self._on_line_audio)
         self.status = StatusBoard(config, self.board)
         self.mcu_recovery = McuRecovery()
