@@ -228,7 +228,14 @@ class CallFlow:
         return (isinstance(e, ev.Hook) and not e.off_hook) or isinstance(e, ev.PolarityReversal)
 
     def _caller_id(self, e: ev.CallerId) -> list[Action]:
-        if self.state is State.RINGING and self.call is not None:
+        late = (  # decoded from audio heard before the answer, reported after it
+            self.state is State.ANNOUNCING
+            and self.call is not None
+            and self.call.direction == "in"
+            and self.call.number is None
+            and self.call.absence is None
+        )
+        if (self.state is State.RINGING or late) and self.call is not None:
             self.call.number, self.call.name, self.call.absence = e.number, e.name, e.absence
         elif self.state is State.IDLE:
             # ETSI allows caller ID before the first ring (after a line reversal).

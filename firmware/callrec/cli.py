@@ -23,8 +23,9 @@ def _config(args: argparse.Namespace) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from callrec.board.board import BoardError
-    from callrec.daemon import Daemon
+    from callrec.daemon import Daemon, limit_malloc_arenas
 
+    limit_malloc_arenas()
     daemon = Daemon(_config(args))
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.stop())

@@ -172,6 +172,36 @@ def test_stale_caller_id_is_not_attached_to_a_later_call() -> None:
     assert f.call is not None and f.call.number is None
 
 
+def test_caller_id_decoded_just_after_the_answer_still_belongs_to_the_call() -> None:
+    # The line analysis works in batches: a caller ID sent in the last ring gap can be reported
+    # after a quick answer. Exchanges send it only before the answer, so it is this call's.
+    f = flow()
+    f.handle(ev.Ring(True, at=0.0))
+    f.handle(ev.Hook(True, at=2.0))
+    f.handle(ev.CallerId("0612345678", "DUPONT", at=2.3))
+    assert f.state is State.ANNOUNCING
+    assert f.call is not None and (f.call.number, f.call.name) == ("0612345678", "DUPONT")
+
+
+def test_caller_id_after_the_answer_never_replaces_one_already_known() -> None:
+    f = flow()
+    answer_incoming(f)
+    f.handle(ev.CallerId("0999999999", "OTHER", at=7.5))
+    assert f.call is not None and (f.call.number, f.call.name) == ("0612345678", "DUPONT")
+    f.handle(AnnouncementDone(True, at=12.0))
+    f.handle(ev.CallerId("0999999999", "OTHER", at=13.0))  # recording: never
+    assert f.call.number == "0612345678"
+
+
+def test_caller_id_is_never_taken_during_an_outgoing_call() -> None:
+    f = flow(outgoing_answer_delay_s=1.0)
+    f.handle(ev.Hook(True, at=0.0))
+    f.handle(ev.Tick(at=1.5))
+    assert f.state is State.ANNOUNCING
+    f.handle(ev.CallerId("0999999999", None, at=2.0))
+    assert f.call is not None and f.call.number is None
+
+
 def test_lines_that_never_record() -> None:
     f = flow(record_incoming=False)
     f.handle(ev.Ring(True, at=0.0))

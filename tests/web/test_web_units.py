@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 from datetime import UTC, datetime
@@ -32,11 +34,53 @@ def test_password_is_stored_as_scrypt_with_parameters(tmp_path: Path) -> None:
     assert GOOD not in raw
     record = json.loads(raw)["users"]["alice"]["password"]
     assert record["alg"] == "scrypt"
-    assert (record["n"], record["r"], record["p"]) == (2**14, 8, 1)
+    # OWASP's 8 MiB setting: N=2^13, r=8, p=10.
+    assert (record["n"], record["r"], record["p"]) == (2**13, 8, 10)
     assert (tmp_path / "users.json").stat().st_mode & 0o077 == 0
     assert users.verify("alice", GOOD) is not None
     assert users.verify("alice", GOOD + "x") is None
     assert users.verify("bob", GOOD) is None
+
+
+def _scrypt_record(password: str, n: int, r: int, p: int) -> dict[str, object]:
+    salt = b"0123456789abcdef"
+    key = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
+    return {"alg": "scrypt", "n": n, "r": r, "p": p,
+            "salt": base64.b64encode(salt).decode(), "hash": base64.b64encode(key).decode()}
+
+
+def _set_record(path: Path, name: str, record: dict[str, object]) -> None:
+    doc = json.loads(path.read_text())
+    doc["users"][name]["password"] = record
+    path.write_text(json.dumps(doc))
+
+
+def test_older_hash_parameters_are_raised_at_the_next_login(tmp_path: Path) -> None:
+    users = UserStore(tmp_path / "users.json")
+    users.add_user("alice", GOOD, ["supervisor"])
+    _set_record(tmp_path / "users.json", "alice", _scrypt_record(GOOD, 2**14, 8, 1))
+    assert users.verify("alice", GOOD + "x") is None  # a wrong password changes nothing
+    assert json.loads((tmp_path / "users.json").read_text())["users"]["alice"]["password"]["p"] == 1
+    assert users.verify("alice", GOOD) is not None
+    record = json.loads((tmp_path / "users.json").read_text())["users"]["alice"]["password"]
+    assert (record["n"], record["r"], record["p"]) == (2**13, 8, 10)
+    assert users.verify("alice", GOOD) is not None
+
+
+def test_tampered_hash_parameters_are_refused_not_computed(tmp_path: Path) -> None:
+    users = UserStore(tmp_path / "users.json")
+    users.add_user("alice", GOOD, ["supervisor"])
+    greedy = _scrypt_record(GOOD, 2**10, 8, 1) | {"n": 2**20, "r": 32, "p": 16}
+    _set_record(tmp_path / "users.json", "alice", greedy)
+    assert users.verify("alice", GOOD) is None
+
+
+def test_password_is_compared_in_unicode_normal_form(tmp_path: Path) -> None:
+    users = UserStore(tmp_path / "users.json")
+    decomposed = "cafe\u0301 au lait noir"  # e + combining acute: how some keyboards type it
+    users.add_user("alice", decomposed, ["supervisor"])
+    assert users.verify("alice", "caf\u00e9 au lait noir") is not None
+    assert users.verify("alice", decomposed) is not None
 
 
 @pytest.mark.parametrize(

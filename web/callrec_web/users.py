@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import hashlib
 import hmac
 import json
@@ -34,7 +35,12 @@ PASSWORD_MAX = 128
 TOKEN_LABEL_MAX = 64
 MAX_TOKENS_PER_USER = 20
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# OWASP's scrypt settings for 8 MiB of memory (Password Storage Cheat Sheet: N=2^13, r=8,
+# p=10). The lanes run one after another, so a login costs 8 MiB whatever p is: a Pi Zero has
+# little memory to spare, and the daemon's RSS budget is 60 MB. Records keep their own
+# parameters and are re-hashed with these at the next successful login.
+_SCRYPT = {"n": 2**13, "r": 8, "p": 10}
+_SCRYPT_MAXMEM = 32 * 1024 * 1024
 _SALT_BYTES = 16
 _KEY_BYTES = 32
 _FORMAT_VERSION = 1
@@ -112,7 +118,11 @@ def hash_password(password: str) -> dict[str, Any]:
     """A scrypt record with its parameters, so they can be raised later without a migration."""
     salt = secrets.token_bytes(_SALT_BYTES)
     key = hashlib.scrypt(
-        password.encode(), salt=salt, dklen=_KEY_BYTES, maxmem=64 * 1024 * 1024, **_SCRYPT
+        unicodedata.normalize("NFC", password).encode(),
+        salt=salt,
+        dklen=_KEY_BYTES,
+        maxmem=_SCRYPT_MAXMEM,
+        **_SCRYPT,
     )
     return {"alg": "scrypt", **_SCRYPT, "salt": _b64(salt), "hash": _b64(key)}
 
@@ -120,8 +130,10 @@ def hash_password(password: str) -> dict[str, Any]:
 def _password_matches(record: dict[str, Any], password: str) -> bool:
     try:
         n, r, p = int(record["n"]), int(record["r"]), int(record["p"])
-        # Bounds: a tampered file must not make one login cost gigabytes of memory.
-        if record.get("alg") != "scrypt" or not (2 <= n <= 2**20 and 1 <= r <= 32 and p == 1):
+        # Bounds: a tampered file must not make one login cost gigabytes of memory or minutes.
+        if record.get("alg") != "scrypt" or not (
+            2 <= n <= 2**16 and 1 <= r <= 16 and 1 <= p <= 16 and n * r * p <= 2**20
+        ):
             return False
         salt = base64.b64decode(record["salt"], validate=True)
         expected = base64.b64decode(record["hash"], validate=True)
@@ -134,14 +146,21 @@ def _password_matches(record: dict[str, Any], password: str) -> bool:
         r=r,
         p=p,
         dklen=len(expected),
-        maxmem=256 * 1024 * 1024,
+        maxmem=_SCRYPT_MAXMEM * 4,
     )
     return hmac.compare_digest(key, expected)
 
 
-# Unknown usernames are checked against this, so a login takes as long whether or not the
-# account exists (no username enumeration by timing).
-_DUMMY_RECORD = hash_password(secrets.token_urlsafe(16))
+def _outdated(record: dict[str, Any]) -> bool:
+    return any(record.get(k) != v for k, v in _SCRYPT.items())
+
+
+@functools.cache
+def _dummy_record() -> dict[str, Any]:
+    """Unknown usernames are checked against this, so a login takes as long whether or not
+    the account exists (no username enumeration by timing). Made on first use, not at import:
+    the hash's 8 MiB would otherwise be the daemon's start-up peak."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _token_hash(token: str) -> str:
@@ -228,9 +247,19 @@ class UserStore:
     def verify(self, name: str, password: str) -> User | None:
         """The user if the password is right, else None; same cost for unknown names."""
         rec = self._read().get(name) if isinstance(name, str) else None
-        record = rec["password"] if rec else _DUMMY_RECORD
+        record = rec["password"] if rec else _dummy_record()
         ok = _password_matches(record, password if isinstance(password, str) else "")
-        return self._user(name, rec) if (rec and ok) else None
+        if not (rec and ok):
+            return None
+        if _outdated(record):
+            self._rehash(name, password)
+        return self._user(name, rec)
+
+    def _rehash(self, name: str, password: str) -> None:
+        """Re-hash a verified password with today's parameters (raised since it was set)."""
+        with self._writing() as users:
+            if name in users and _password_matches(users[name]["password"], password):
+                users[name]["password"] = hash_password(password)
 
     def user_for_token(self, token: str) -> User | None:
         """The owner of an API token, or None if the token is unknown or revoked."""

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 PART = "mcu"
 # The loop's idle tick (ping and link-timeout granularity). Commands do not wait for it: they
 # interrupt the read (cancel_read), so a relay closes within a millisecond or two.
-READ_TIMEOUT_S = 0.25
+READ_TIMEOUT_S = 0.5
 WRITE_TIMEOUT_S = 0.5  # a UART never blocks this long; a stuck pty or USB adapter does
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
