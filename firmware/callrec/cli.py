@@ -24,9 +24,14 @@ def _config(args: argparse.Namespace) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from callrec.board.board import BoardError
     from callrec.daemon import Daemon, limit_malloc_arenas
+    from callrec.storage.keystore import KeyStoreError
 
     limit_malloc_arenas()
-    daemon = Daemon(_config(args))
+    try:
+        daemon = Daemon(_config(args))
+    except KeyStoreError as exc:  # e.g. the device key is missing but recordings need it
+        print(f"callrec: encryption keys: {exc}", file=sys.stderr)
+        return 1
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.stop())
     try:
@@ -99,9 +104,9 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    from callrec.storage.recordings import RecordingStore
+    from callrec.storage.open_store import open_store
 
-    store = RecordingStore(_config(args).data_dir)
+    store = open_store(_config(args))
     print(f"{store.reindex()} recordings indexed")
     store.close()
     return 0

@@ -7,11 +7,14 @@ appliance half-configured.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from callrec.storage.retention import RetentionPolicy
 
 DEFAULT_PATH = Path("/etc/callrec/callrec.toml")
 
@@ -58,6 +61,15 @@ class AnnouncementConfig:
 class StorageConfig:
     data_dir: str = "/var/lib/callrec"
     fsync_interval_s: float = 1.0
+    # Encryption at rest: audio, sidecars and index sealed with AES-256-GCM, a key per
+    # recording wrapped by the device key. Off only for a deliberate reason (it is shown).
+    encrypt: bool = True
+    # The device key; "" means <data_dir>/keys/device.key. Never on the removable volume.
+    device_key_file: str = ""
+
+    @property
+    def device_key_path(self) -> Path:
+        return Path(self.device_key_file or Path(self.data_dir) / "keys" / "device.key")
 
 
 @dataclass(frozen=True)
@@ -71,12 +83,44 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    # Six months, counted in days so that it never exceeds six calendar months whatever the
+    # start date (the shortest six-month span, e.g. 1 September to 1 March, is 181 days).
+    # The founding document (Fonvirtual, shared/context) only says that callers have a right to
+    # know how long recordings are kept; the figure is the CNIL's: its norm for recording calls
+    # at work (NS 57, délibération n° 2014-474 of 27 November 2014) says recordings must not be
+    # kept more than six months after they were made, and it only allows recording that is
+    # limited in time, never permanent. An office that needs less should set less.
+    max_age_days: int = 180
+    # The only way to keep recordings without an age limit: max_age_days must then be 0 or
+    # absent. A missing or zero age alone is refused, so "forever" is always a written choice.
+    keep_forever: bool = False
+    # Recordings allowed per volume, in GB (10^9 bytes); 0: no quota, only the free space limits.
+    quota_gb: float = 0.0
+    # Free space kept on each volume, in MB (10^6 bytes), for the OS, the index and the next call.
+    min_free_mb: int = 500
+    # How often retention runs (it also runs at start and when space runs low). At most a day,
+    # so that a recording never outlives max_age_days by more than that.
+    check_interval_minutes: int = 60
+
+    def policy(self) -> RetentionPolicy:
+        """The pure policy that storage.retention applies."""
+        return RetentionPolicy(
+            max_age_days=None if self.keep_forever else self.max_age_days,
+            quota_bytes=round(self.quota_gb * 1e9) or None,
+            min_free_bytes=self.min_free_mb * 1_000_000,
+            keep_forever=self.keep_forever,
+        )
+
+
+@dataclass(frozen=True)
 class Config:
     board: BoardConfig = field(default_factory=BoardConfig)
     line: LineConfig = field(default_factory=LineConfig)
     announcement: AnnouncementConfig = field(default_factory=AnnouncementConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     runtime_dir: str = "/run/callrec"
     source: str = "<defaults>"
 
@@ -95,9 +139,41 @@ _SECTIONS: dict[str, type] = {
     "announcement": AnnouncementConfig,
     "storage": StorageConfig,
     "web": WebConfig,
+    "retention": RetentionConfig,
 }
 _TOP_LEVEL = {"runtime_dir": str}
 _CHOICES = {("board", "backend"): ("hat", "sim"), ("line", "country"): ("fr", "eu", "us")}
+
+
+def _check_retention(source: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Rules across the [retention] keys; `values` holds only the keys the file sets."""
+    where = f"{source}: key 'retention."
+    forever = values.get("keep_forever", False)
+    age = values.get("max_age_days")
+    if forever and age:
+        raise ConfigError(
+            f"{where}keep_forever': true contradicts max_age_days = {age}; remove max_age_days "
+            "(or set it to 0) to keep recordings forever, or set keep_forever = false"
+        )
+    if not forever and age is not None and age <= 0:
+        raise ConfigError(
+            f"{where}max_age_days': {age} would keep recordings forever; give a number of days, "
+            "or set keep_forever = true to keep them forever on purpose"
+        )
+    quota = values.get("quota_gb", 0.0)
+    if not math.isfinite(quota):
+        raise ConfigError(f"{where}quota_gb': must be a number of GB (0: no quota)")
+    interval = values.get("check_interval_minutes")
+    if interval is not None and not 1 <= interval <= 1440:
+        raise ConfigError(f"{where}check_interval_minutes': must be from 1 to 1440 (a day)")
+    if forever:
+        # Shown as 0 on the information page: no age limit, by the explicit setting.
+        values = {**values, "max_age_days": 0}
+    return values
+
+
+# Checks across the keys of one section, run after each key's own type check.
+_SECTION_CHECKS = {"retention": _check_retention}
 
 
 def _suggest(key: str, known: list[str]) -> str:
@@ -141,6 +217,8 @@ def parse(data: dict[str, Any], source: str = "<memory>") -> Config:
                 raise ConfigError(f"{where}: {values[sub]!r} is not one of {', '.join(choices)}")
             if wanted in (int, float) and values[sub] < 0:
                 raise ConfigError(f"{where}: must not be negative")
+        if key in _SECTION_CHECKS:
+            values = _SECTION_CHECKS[key](source, values)
         sections[key] = cls(**values)
     return Config(**sections, **top, source=source)
 

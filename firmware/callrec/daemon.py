@@ -46,7 +46,8 @@ from callrec.config import Config
 from callrec.listener import LineListener
 from callrec.recorder import Recorder
 from callrec.status import StatusBoard
-from callrec.storage.recordings import RecordingStore, new_recording_id
+from callrec.storage.open_store import open_store
+from callrec.storage.recordings import new_recording_id
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class Daemon:
         self.config = config
         self.events: queue.SimpleQueue[ev.Event] = queue.SimpleQueue()
         self.flow = CallFlow(config.line)
-        self.store = RecordingStore(config.data_dir)
+        self.store = open_store(config)
         self.board = make_board(config.board, self.events.put)
         self.recorder = Recorder(
             self.store,

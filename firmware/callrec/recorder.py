@@ -13,11 +13,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from callrec.storage.recordings import RecordingStore
-from callrec.storage.wavstream import StreamingWavWriter
+from callrec.storage.recordings import AudioWriter, RecordingStore
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +67,7 @@ class Recorder:
         self._rec_id: str | None = None
         self._held: list[bytes] = []
         self._held_bytes = 0
-        self._writer: StreamingWavWriter | None = None
+        self._writer: AudioWriter | None = None
         self._last_sync = 0.0
         # After the call ends, audio that was on the line before the hang-up is still in the
         # capture pipeline (a capture buffer plus the device's latency): keep taking that many
@@ -183,9 +181,7 @@ class Recorder:
             self._close_writer()
             self._rec_id, self._held, self._held_bytes = item.rec_id, [], 0
         elif isinstance(item, _Commit) and self._rec_id is not None:
-            path = self.store.prepare(self._rec_id)
-            self.store.write_sidecar(item.sidecar)
-            self._writer = StreamingWavWriter(path, self.rate)
+            self._writer = self.store.open_writer({**item.sidecar, "id": self._rec_id}, self.rate)
             for chunk in self._held:
                 self._writer.write(chunk)
             self._held, self._held_bytes = [], 0
@@ -210,23 +206,16 @@ class Recorder:
             return None
         self._writer = None
         writer.close()
-        audio: dict[str, Any] = {
-            "file": Path(writer.path).name,
-            "format": "wav",
-            "codec": "pcm_s16le",
-            "sample_rate": self.rate,
-            "channels": 1,
-            "bytes": writer.data_bytes,
-        }
+        seconds = writer.data_bytes / (2 * self.rate)
         final = {
             **meta,
             "id": rec_id,
-            "duration_s": round(writer.seconds, 3),
-            "audio": audio,
+            "duration_s": round(seconds, 3),
+            "audio": self.store.audio_info(writer, self.rate),
             "status": "complete",
         }
         self.store.add(final)
-        log.info("recording %s kept: %.1f s", rec_id, writer.seconds)
+        log.info("recording %s kept: %.1f s", rec_id, seconds)
         return final
 
     def _close_writer(self) -> None:

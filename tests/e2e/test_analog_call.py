@@ -10,24 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from audiocheck import best_match, read_wav
 from callrec.sim.harness import Appliance
+from recfiles import audio_files, recording_wav, sidecar, sidecar_files
 from webclient import api, api_token
 
 FAST_RINGS = {"ring_on_s": 0.4, "ring_off_s": 1.0}  # caller ID needs ~0.6 s between rings
-
-
-def recordings_on_disk(app: Appliance) -> list[Path]:
-    return sorted((app.config.data_dir / "recordings").glob("*/*/*.wav"))
-
-
-def sidecar(app: Appliance, rec_id: str) -> dict[str, Any]:
-    [path] = (app.config.data_dir / "recordings").glob(f"*/*/{rec_id}.json")
-    return json.loads(path.read_text())
 
 
 def test_incoming_call_is_announced_recorded_listed_and_erased(
@@ -49,8 +40,9 @@ def test_incoming_call_is_announced_recorded_listed_and_erased(
 
     # 2. The recording holds what the far end said.
     rec_id = status["last_recording"]
-    [wav] = recordings_on_disk(appliance)
-    assert wav.stem == rec_id
+    [stored] = audio_files(appliance)
+    assert stored.stem == rec_id and stored.suffix == ".cra"  # encrypted at rest
+    wav = recording_wav(appliance, rec_id, tmp_path)
     recorded, rate = read_wav(wav)
     speech, _ = read_wav(media["speech"])
     r_speech, speech_at = best_match(speech, recorded)
@@ -89,15 +81,13 @@ def test_incoming_call_is_announced_recorded_listed_and_erased(
     # 5. Erasure removes the file, the sidecar and the index entry.
     code, _, body = api(appliance, token, f"/api/v1/recordings/{rec_id}", method="DELETE")
     assert code == 200 and json.loads(body) == {"erased": rec_id}
-    assert recordings_on_disk(appliance) == []
-    assert not list((appliance.config.data_dir / "recordings").glob("*/*/*.json"))
-    index = json.loads((appliance.config.data_dir / "index" / "recordings.json").read_text())
-    assert rec_id not in json.dumps(index)
+    assert audio_files(appliance) == [] and sidecar_files(appliance) == []
+    assert not list((appliance.config.data_dir / "keys").glob(f"*/{rec_id}.key"))
     assert api(appliance, token, f"/api/v1/recordings/{rec_id}")[0] == 404
 
 
 def test_outgoing_call_answered_by_reversal_and_ended_by_far_end(
-    appliance: Appliance, media: dict[str, Path]
+    appliance: Appliance, media: dict[str, Path], tmp_path: Path
 ) -> None:
     appliance.call(direction="out", digits="0145678912", audio=str(media["speech"]),
                    answer_after_s=1.0, reversal_on_answer=True, hangup="caller")
@@ -108,8 +98,7 @@ def test_outgoing_call_answered_by_reversal_and_ended_by_far_end(
     # the announcement played in full after it.
     assert meta["answered_by"] == "reversal" and meta["announcement"]["completed"]
     assert meta["caller_number"] is None
-    recorded, _ = read_wav(appliance.config.data_dir / "recordings" / meta["id"][:4]
-                           / meta["id"][4:6] / f"{meta['id']}.wav")
+    recorded, _ = read_wav(recording_wav(appliance, meta["id"], tmp_path))
     r, _ = best_match(read_wav(media["speech"])[0], recorded)
     assert r >= 0.95
 
@@ -125,8 +114,7 @@ def test_unanswered_and_abandoned_calls_leave_no_file(
                    wait_for_prompt=False, **FAST_RINGS)
     st = appliance.wait_idle()
     assert st["last_call"]["outcome"] == "ended_during_announcement"
-    assert recordings_on_disk(appliance) == []
-    assert not list((appliance.config.data_dir / "recordings").glob("*/*/*.json"))
+    assert audio_files(appliance) == [] and sidecar_files(appliance) == []
 
 
 def test_back_to_back_calls_make_separate_recordings(
@@ -137,14 +125,14 @@ def test_back_to_back_calls_make_separate_recordings(
         appliance.call(direction="in", number=number, audio=str(media["speech"]), rings=2,
                        talk_s=1.0, **FAST_RINGS)
     appliance.wait_idle()
-    files = recordings_on_disk(appliance)
+    files = audio_files(appliance)
     assert len(files) == 3
     numbers = sorted(sidecar(appliance, f.stem)["caller_number"] for f in files)
     assert numbers == ["0100000001", "0100000002", "0100000003"]
 
 
 def test_serial_garbage_mid_call_loses_nothing(
-    appliance: Appliance, media: dict[str, Path]
+    appliance: Appliance, media: dict[str, Path], tmp_path: Path
 ) -> None:
     import threading
 
@@ -158,5 +146,6 @@ def test_serial_garbage_mid_call_loses_nothing(
     status = appliance.wait_idle()
     assert status["last_call"]["outcome"] == "recorded"
     assert status["board"]["mcu_connected"]
-    r, _ = best_match(read_wav(media["speech"])[0], read_wav(recordings_on_disk(appliance)[0])[0])
+    wav = recording_wav(appliance, status["last_recording"], tmp_path)
+    r, _ = best_match(read_wav(media["speech"])[0], read_wav(wav)[0])
     assert r >= 0.95

@@ -6,13 +6,13 @@ simulated call: the same path a technician and a member of staff take.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from callrec.sim.harness import Appliance
+from recfiles import sidecar
 
 pytestmark = pytest.mark.browser
 
@@ -29,8 +29,7 @@ def test_setup_login_play_seek_erase(appliance: Appliance, media: dict[str, Path
     appliance.call(direction="in", number="0698765432", audio=str(media["speech"]), rings=2,
                    ring_on_s=0.4, ring_off_s=1.0, talk_s=4.0)
     rec_id = appliance.wait_idle()["last_recording"]
-    meta = json.loads(next((appliance.config.data_dir / "recordings").glob(
-        f"*/*/{rec_id}.json")).read_text())
+    meta = sidecar(appliance, rec_id)
     code = (Path(appliance.config.runtime_dir) / "setup-code").read_text().strip()
 
     problems: list[str] = []
@@ -98,7 +97,6 @@ def test_setup_login_play_seek_erase(appliance: Appliance, media: dict[str, Path
             browser.close()
     assert problems == []
 
-    # The file, its sidecar and the index entry are gone.
+    # Its key (crypto-erasure), audio and sidecar are gone; the list no longer shows it (above).
     assert not list((appliance.config.data_dir / "recordings").glob(f"*/*/{rec_id}.*"))
-    index = (appliance.config.data_dir / "index" / "recordings.json").read_text()
-    assert rec_id not in index
+    assert not list((appliance.config.data_dir / "keys").glob(f"*/{rec_id}.*"))

@@ -10,6 +10,7 @@ from pathlib import Path
 from audiocheck import best_match, read_wav
 from callrec.sim.harness import Appliance
 from callrec_web.users import UserStore
+from recfiles import recording_wav, sidecar
 
 
 def callrec(app: Appliance, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -28,10 +29,10 @@ def test_sim_call_produces_a_recording_of_what_the_caller_said(
     reply = json.loads(out.stdout)
     assert reply["answered"] and reply["heard_prompt"]
     rec_id = appliance.wait_idle()["last_recording"]
-    [wav] = (appliance.config.data_dir / "recordings").glob(f"*/*/{rec_id}.wav")
+    wav = recording_wav(appliance, rec_id, tmp_path)
     r, _ = best_match(read_wav(media["speech"])[0], read_wav(wav)[0])
     assert r >= 0.95
-    meta = json.loads(wav.with_suffix(".json").read_text())
+    meta = sidecar(appliance, rec_id)
     assert meta["caller_number"] == "0611223344" and meta["caller_name"] == "MARTIN"
 
     # status: human and JSON forms, no personal data

@@ -3,21 +3,19 @@ during the prompt, and the exchange's busy tone, all decoded from the line audio
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from callrec.sim.harness import Appliance
+from recfiles import sidecar
 
 RINGS = {"rings": 2, "ring_on_s": 0.4, "ring_off_s": 1.2}
 
 
 def last_meta(app: Appliance) -> dict[str, Any]:
-    rec_id = app.wait_idle()["last_recording"]
-    [path] = (app.config.data_dir / "recordings").glob(f"*/*/{rec_id}.json")
-    return json.loads(path.read_text())
+    return sidecar(app, app.wait_idle()["last_recording"])
 
 
 @pytest.mark.parametrize(("cid", "number", "name", "absence"), [

@@ -10,18 +10,15 @@ from pathlib import Path
 
 from audiocheck import best_match, read_wav
 from callrec.sim.harness import Appliance
+from recfiles import audio_files, recording_wav, sidecar
 from webclient import api, api_token
 
 CALL = {"rings": 2, "ring_on_s": 0.4, "ring_off_s": 1.0}
 
 
-def wav_of(app: Appliance, rec_id: str) -> Path:
-    [path] = (app.config.data_dir / "recordings").glob(f"*/*/{rec_id}.wav")
-    return path
-
-
 def test_web_load_during_a_call_loses_no_audio(appliance: Appliance,
-                                               media: dict[str, Path]) -> None:
+                                               media: dict[str, Path],
+                                               tmp_path: Path) -> None:
     appliance.call(direction="in", audio=str(media["speech"]), talk_s=3.0, **CALL)
     first = appliance.wait_idle()["last_recording"]
     token = api_token(appliance)
@@ -48,12 +45,14 @@ def test_web_load_during_a_call_loses_no_audio(appliance: Appliance,
     assert second != first
     assert len(results) > 40 and set(results) == {200}, (len(results), set(results))
     # Every sample the caller said is in the recording, in one piece.
-    r, _ = best_match(read_wav(media["speech"])[0], read_wav(wav_of(appliance, second))[0])
+    recorded = read_wav(recording_wav(appliance, second, tmp_path))[0]
+    r, _ = best_match(read_wav(media["speech"])[0], recorded)
     assert r >= 0.95, f"speech correlation {r:.4f} under web load"
 
 
 def test_crash_mid_call_keeps_all_but_the_last_second(appliance: Appliance,
-                                                      media: dict[str, Path]) -> None:
+                                                      media: dict[str, Path],
+                                                      tmp_path: Path) -> None:
     call = threading.Thread(target=appliance.call, kwargs={
         "direction": "in", "number": "0633333333", "audio": str(media["speech"]),
         "talk_s": 8.0, **CALL})
@@ -71,13 +70,14 @@ def test_crash_mid_call_keeps_all_but_the_last_second(appliance: Appliance,
     call.join()
 
     appliance.start_daemon()  # recovers at start
-    [sidecar] = (appliance.config.data_dir / "recordings").glob("*/*/*.json")
-    meta = json.loads(sidecar.read_text())
+    [stored] = audio_files(appliance)
+    meta = sidecar(appliance, stored.stem)
     assert meta["status"] == "interrupted" and meta["caller_number"] == "0633333333"
     assert meta["announcement"]["completed"] is True
-    with wave.open(str(sidecar.with_suffix(".wav"))) as w:  # a valid, playable WAV
+    wav = recording_wav(appliance, stored.stem, tmp_path)
+    with wave.open(str(wav)) as w:  # a valid, playable WAV
         frames = w.getnframes()
-        assert frames * 2 + 44 == sidecar.with_suffix(".wav").stat().st_size
+        assert frames * 2 + 44 == wav.stat().st_size
     # The file holds the prompt time plus what was recorded before the kill, minus <= ~1 s.
     assert meta["duration_s"] == frames / 8000
     assert meta["duration_s"] >= killed_after - 1.2, (meta["duration_s"], killed_after)

@@ -26,6 +26,7 @@ if os.environ.get("CALLREC_HIL") != "1":
 from audiocheck import best_match, read_wav  # noqa: E402
 from callrec.sim.farend import FarEnd  # noqa: E402
 from callrec.sim.harness import Appliance  # noqa: E402
+from recfiles import recording_wav  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 FAREND_DEVICE = os.environ.get("CALLREC_HIL_FAREND_DEVICE", "callrec-farend")
@@ -91,7 +92,7 @@ def test_real_line_call_is_announced_and_recorded(tmp_path: Path, media: dict[st
         heard = far.stop_listening()
         status = app.wait_idle(timeout_s=15)
         assert status["last_call"]["outcome"] == "recorded"
-        [wav] = (app.config.data_dir / "recordings").glob(f"*/*/{status['last_recording']}.wav")
+        wav = recording_wav(app, status["last_recording"], tmp_path)
         r, _ = best_match(read_wav(speech)[0], read_wav(wav)[0])
         assert r >= 0.9, f"far-end speech correlation {r:.3f} through the analog path"
         assert len(heard) > 0

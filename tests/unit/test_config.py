@@ -53,3 +53,78 @@ def test_missing_and_binary_files(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load(bad)
+
+
+# --- [retention] -----------------------------------------------------------------------------
+
+
+def test_retention_defaults_are_six_months_and_never_forever() -> None:
+    cfg = parse({})
+    assert cfg.retention.max_age_days == 180 and not cfg.retention.keep_forever
+    policy = cfg.retention.policy()
+    assert policy.max_age_days == 180
+    assert policy.quota_bytes is None  # quota_gb = 0: no quota
+    assert policy.min_free_bytes == 500_000_000
+    assert cfg.retention.check_interval_minutes == 60
+
+
+def test_retention_values_become_a_policy() -> None:
+    cfg = parse(
+        {"retention": {"max_age_days": 90, "quota_gb": 1.5, "min_free_mb": 0}}, "callrec.toml"
+    )
+    policy = cfg.retention.policy()
+    assert (policy.max_age_days, policy.quota_bytes, policy.min_free_bytes) == (
+        90,
+        1_500_000_000,
+        0,
+    )
+    assert parse({"retention": {"quota_gb": 2}}).retention.policy().quota_bytes == 2 * 10**9
+
+
+@pytest.mark.parametrize("age", [{}, {"max_age_days": 0}])
+def test_retention_forever_only_with_the_explicit_flag(age: dict[str, int]) -> None:
+    cfg = parse({"retention": {"keep_forever": True, **age}})
+    assert cfg.retention.max_age_days == 0  # shown as no age limit, never as 180
+    policy = cfg.retention.policy()
+    assert policy.max_age_days is None and policy.keep_forever
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[retention]\nmax_age_days = 0\n",
+            "key 'retention.max_age_days': 0 would keep recordings forever",
+        ),
+        (
+            "[retention]\nkeep_forever = true\nmax_age_days = 30\n",
+            "key 'retention.keep_forever': true contradicts max_age_days = 30",
+        ),
+        ("[retention]\nmax_age_days = -1\n", "key 'retention.max_age_days': must not be negative"),
+        ("[retention]\nmin_free_mb = -5\n", "key 'retention.min_free_mb': must not be negative"),
+        ("[retention]\nquota_gb = -1.0\n", "key 'retention.quota_gb': must not be negative"),
+        ("[retention]\nquota_gb = nan\n", "key 'retention.quota_gb': must be a number of GB"),
+        ("[retention]\nquota_gb = inf\n", "key 'retention.quota_gb': must be a number of GB"),
+        ("[retention]\nmax_age_days = 30.5\n", "key 'retention.max_age_days': expected int"),
+        ("[retention]\nmax_age_days = \"180\"\n", "key 'retention.max_age_days': expected int"),
+        ("[retention]\nkeep_forever = \"yes\"\n", "key 'retention.keep_forever': expected bool"),
+        ("[retention]\nkeep_forever = 1\n", "key 'retention.keep_forever': expected bool"),
+        ("[retention]\nmin_free_mb = 1.5\n", "key 'retention.min_free_mb': expected int"),
+        (
+            "[retention]\ncheck_interval_minutes = 0\n",
+            "key 'retention.check_interval_minutes': must be from 1 to 1440",
+        ),
+        (
+            "[retention]\ncheck_interval_minutes = 10080\n",
+            "key 'retention.check_interval_minutes': must be from 1 to 1440",
+        ),
+        ("[retention]\nmax_age = 30\n", "key 'retention.max_age' is unknown (did you mean"),
+        ("[retension]\n", "unknown section or key 'retension' (did you mean 'retention'?)"),
+    ],
+)
+def test_retention_errors_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(path) in str(info.value)
+    assert message in str(info.value)

@@ -18,7 +18,7 @@ from webtest_support import (
 )
 
 from callrec.config import Config, StorageConfig, WebConfig
-from callrec.storage.recordings import RecordingStore
+from callrec.storage.open_store import open_store
 from callrec_web.app import make_app
 from callrec_web.context import WebContext
 from callrec_web.server import WebServer
@@ -30,7 +30,7 @@ def _start(tmp_path: Path, with_users: bool) -> Iterator[Appliance]:
         storage=StorageConfig(data_dir=str(tmp_path)),
         web=WebConfig(page_size=3, session_idle_minutes=30, session_max_hours=12),
     )
-    store = RecordingStore(tmp_path)
+    store = open_store(config)
     users = UserStore(tmp_path / "users.json")
     if with_users:
         for name, roles in ROLE_USERS.items():

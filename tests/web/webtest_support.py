@@ -9,7 +9,6 @@ import wave
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.cookies import SimpleCookie
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -155,25 +154,27 @@ class Appliance:
         return Client(self.port)
 
 
-def write_wav(path: Path, seconds: float = 1.0, rate: int = 8000) -> int:
-    """A real 8 kHz mono 16-bit WAV with a ramp, so byte ranges are distinguishable."""
-    frames = int(seconds * rate)
+def ramp_pcm(seconds: float = 1.0, rate: int = 8000) -> bytes:
+    """8 kHz mono 16-bit audio with a ramp, so byte ranges are distinguishable."""
+    return b"".join((i % 32768).to_bytes(2, "little") for i in range(int(seconds * rate)))
+
+
+def expected_wav(pcm: bytes, rate: int = 8000) -> bytes:
+    """The WAV file the UI serves for `pcm`: a plain 44-byte header, then the samples."""
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(b"".join((i % 32768).to_bytes(2, "little") for i in range(frames)))
-    path.write_bytes(buf.getvalue())
-    return len(buf.getvalue())
+        w.writeframes(pcm)
+    return buf.getvalue()
 
 
 def add_recording(
     store: RecordingStore, started: datetime, direction: str = "in", **extra: Any
 ) -> str:
     rec_id = new_recording_id(started)
-    size = write_wav(store.prepare(rec_id), seconds=0.5)
-    meta = {
+    meta: dict[str, Any] = {
         "id": rec_id,
         "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ended_at": (started + timedelta(seconds=42)).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -191,9 +192,13 @@ def add_recording(
             "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "completed": True,
         },
-        "audio": {"format": "wav", "sample_rate": 8000, "bytes": size},
-        "status": "complete",
+        "status": "recording",
     }
+    # Through the store's own writer: encrypted as the appliance writes it.
+    writer = store.open_writer(meta, 8000)
+    writer.write(ramp_pcm(0.5))
+    writer.close()
+    meta.update(audio=store.audio_info(writer, 8000), status="complete")
     meta.update(extra)
     store.add(meta)
     return rec_id

@@ -30,7 +30,7 @@ from callrec_web.access import (
     require,
     see_other,
 )
-from callrec_web.files import send_file
+from callrec_web.files import send_file, send_source
 from callrec_web.linestatus import snapshot
 from callrec_web.permissions import may_grant
 from callrec_web.security import safe_next
@@ -79,14 +79,16 @@ def recording_or_404(rt: Runtime, rec_id: str) -> dict[str, Any]:
 
 
 def send_audio(rt: Runtime, rec_id: str, *, download: bool) -> HTTPResponse:
-    """The WAV file with Range support; the file name is made from the id only."""
+    """The recording as WAV with Range support (decrypted as it is sent); the file name is
+    made from the id only."""
     recording_or_404(rt, rec_id)
     name = f"callrec-{rec_id}.wav"
     disposition = f'{"attachment" if download else "inline"}; filename="{name}"'
     try:
-        return send_file(rt.ctx.store.audio_path(rec_id), "audio/wav", disposition=disposition)
+        source = rt.ctx.store.open_audio(rec_id)
     except FileNotFoundError:
         raise WebError(404, "no_audio", "audio not available") from None
+    return send_source(source, disposition=disposition)
 
 
 def erase_recording(rt: Runtime, rec_id: str) -> None:
@@ -95,7 +97,7 @@ def erase_recording(rt: Runtime, rec_id: str) -> None:
     store = rt.ctx.store
     if not store.erase(rec_id):
         raise WebError(404, "no_recording", "no such recording")
-    if store.audio_path(rec_id).exists() or store.sidecar_path(rec_id).exists():
+    if store.has_files(rec_id):
         raise WebError(500, "erase_failed", "recording could not be erased")
     who = principal()
     log.info("recording %s erased by %s", rec_id, who.name if who else "?")
@@ -242,7 +244,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
     @route("/recordings/<rec_id>", "GET", p.RECORDINGS_LISTEN)
     def recording(rec_id: str) -> str:
         meta = recording_or_404(rt, rec_id)
-        has_audio = ctx.store.audio_path(rec_id).is_file()
+        has_audio = ctx.store.has_audio(rec_id)
         return render(rt, "recording.tpl", meta=meta, rec_id=rec_id, has_audio=has_audio)
 
     @route("/recordings/<rec_id>/audio", "GET", p.RECORDINGS_LISTEN)

@@ -3,6 +3,8 @@
 TinyDB's JSONStorage rewrites its file in place, so a power cut mid-write leaves a truncated or
 trailing-garbage file. Here every write goes to a temporary file that is fsync'ed, renamed over
 the old one, and the directory fsync'ed: after a crash the file is either the old or the new one.
+With a `Sealer` (encryption at rest) the file holds the JSON sealed with AES-256-GCM; a plain
+JSON file (written before encryption was turned on) is still read, and sealed at its next write.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinydb.storages import Storage
+
+if TYPE_CHECKING:
+    from callrec.storage.crypto import Sealer
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -43,11 +48,36 @@ class CorruptIndex(ValueError):
     """The index file exists but is not a valid TinyDB document."""
 
 
+def logical_name(path: Path) -> str:
+    """The name a sealed file is bound to: a shard's .prev is the same shard."""
+    return path.name.removesuffix(".prev")
+
+
+def unseal(raw: bytes, path: Path, sealer: Sealer | None) -> bytes:
+    """The JSON bytes of a file that may be sealed; raises CorruptIndex if it cannot be
+    opened (damaged, another device's key, or sealed while no key was given)."""
+    from callrec.storage.crypto import CryptoError, Sealer
+
+    if not Sealer.is_sealed(raw):
+        return raw
+    if sealer is None:
+        raise CorruptIndex(f"{path}: encrypted, and encryption is turned off")
+    try:
+        return sealer.open(raw, logical_name(path))
+    except CryptoError as exc:
+        raise CorruptIndex(f"{path}: {exc}") from None
+
+
+def seal(payload: bytes, path: Path, sealer: Sealer | None) -> bytes:
+    return sealer.seal(payload, logical_name(path)) if sealer is not None else payload
+
+
 class AtomicJSONStorage(Storage):
     """TinyDB storage: whole-file JSON, written atomically, validated when read."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], sealer: Sealer | None = None) -> None:
         self.path = Path(path)
+        self.sealer = sealer
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def read(self) -> dict[str, dict[str, Any]] | None:
@@ -57,6 +87,7 @@ class AtomicJSONStorage(Storage):
             return None
         if not raw:
             return None
+        raw = unseal(raw, self.path, self.sealer)
         try:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -67,7 +98,7 @@ class AtomicJSONStorage(Storage):
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-        write_atomic(self.path, payload)
+        write_atomic(self.path, seal(payload, self.path, self.sealer))
 
     def close(self) -> None:
         pass

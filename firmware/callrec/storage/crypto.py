@@ -65,6 +65,7 @@ __all__ = [
     "EncryptedReader",
     "EncryptedWav",
     "EncryptedWriter",
+    "Sealer",
     "Truncated",
     "WrongKey",
     "decrypt_blob",
@@ -556,3 +557,22 @@ def decrypt_blob(key: bytes, blob: bytes, aad: bytes = b"") -> bytes:
         return cipher.decrypt(nonce, blob[4 + _BLOB_NONCE :], BLOB_MAGIC + aad)
     except InvalidTag:
         raise CorruptContainer("blob does not authenticate (wrong key, aad, or damaged)") from None
+
+
+class Sealer:
+    """Seals whole small files (index shards, manifest) under one key. The associated data is
+    the file's logical name, so a sealed shard cannot be swapped for another month's."""
+
+    def __init__(self, key: bytes) -> None:
+        _check_key(key)
+        self._key = bytes(key)
+
+    @staticmethod
+    def is_sealed(raw: bytes) -> bool:
+        return raw[: len(BLOB_MAGIC)] == BLOB_MAGIC
+
+    def seal(self, data: bytes, name: str) -> bytes:
+        return encrypt_blob(self._key, data, name.encode())
+
+    def open(self, blob: bytes, name: str) -> bytes:
+        return decrypt_blob(self._key, blob, name.encode())

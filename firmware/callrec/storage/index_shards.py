@@ -17,7 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from callrec.storage.atomic_json import AtomicJSONStorage, fsync_dir, write_atomic
+from callrec.storage.atomic_json import AtomicJSONStorage, fsync_dir, seal, write_atomic
+from callrec.storage.crypto import Sealer
 
 TABLE = "recordings"
 FORMAT = 2
@@ -45,8 +46,8 @@ class ShardStorage(AtomicJSONStorage):
     The cache spares TinyDB a parse of the file before each write; `drop_cache()` frees it.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        super().__init__(path)
+    def __init__(self, path: str | os.PathLike[str], sealer: Sealer | None = None) -> None:
+        super().__init__(path, sealer)
         self.prev = self.path.with_name(self.path.name + ".prev")
         self._data: dict[str, dict[str, Any]] | None = None
         self.bytes_written = 0
@@ -64,6 +65,7 @@ class ShardStorage(AtomicJSONStorage):
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        payload = seal(payload, self.path, self.sealer)
         self._data = None  # until the write succeeded
         keep_previous(self.path, self.prev)
         write_atomic(self.path, payload)
@@ -101,9 +103,9 @@ def shard_document(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {TABLE: {str(i): d for i, d in enumerate(docs, 1)}}
 
 
-def write_manifest(path: Path, months: list[str]) -> None:
+def write_manifest(path: Path, months: list[str], sealer: Sealer | None = None) -> None:
     data = {"meta": {"format": FORMAT}, "shards": {m: {"file": f"{m}.json"} for m in months}}
-    write_atomic(path, json.dumps(data, separators=(",", ":")).encode())
+    write_atomic(path, seal(json.dumps(data, separators=(",", ":")).encode(), path, sealer))
 
 
 def is_manifest(data: dict[str, Any]) -> bool:

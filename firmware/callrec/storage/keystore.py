@@ -312,6 +312,11 @@ class KeyStore:
         self._device_key = b""
         return gone
 
+    def derive_key(self, purpose: str) -> bytes:
+        """A key for `purpose` (e.g. "index") derived from the device key: data that belongs
+        to no single recording (the index) is sealed under it."""
+        return _hkdf(self._device_key, b"callrec derived key v1 " + purpose.encode())
+
     # -- recording keys ----------------------------------------------------------------------
     def _path(self, rec_id: str) -> Path:
         _check_name(rec_id)

@@ -1,17 +1,23 @@
 """The recordings on disk and their index: the one writer of the TinyDB index.
 
 Layout under <data_dir>/recordings/YYYY/MM/:
-    <id>.wav    the audio
-    <id>.json   the sidecar: the recording's metadata, the source of truth for the index
-Ids are made of the UTC start time and random hex: no phone number or name ever appears in a
-file or folder name.
+    <id>.cra    the audio, encrypted (crypto.EncryptedWriter: AES-256-GCM, one-second chunks)
+    <id>.json   the sidecar: the recording's metadata, the source of truth for the index,
+                sealed under the recording's key ({"id": ..., "sealed": base64})
+and <data_dir>/keys/: the device key and each recording's wrapped key (keystore.KeyStore).
+Without a KeyStore (encryption turned off in the configuration) the audio is a plain <id>.wav
+and the sidecar plain JSON; both kinds are read whatever the setting, so turning encryption on
+keeps older recordings playable. Ids are made of the UTC start time and random hex: no phone
+number or name ever appears in a file or folder name.
 
 The index is sharded by month (index/YYYY-MM.json, one TinyDB each, see index_shards), so adding
 a recording rewrites only its month; index/recordings.json is a manifest naming the shards. A
 shard that is corrupt or missing at start falls back to its previous version (.prev) merged with
 that month's sidecars; a corrupt manifest rebuilds everything from the sidecars, as does
-`reindex()`. An index in the old single-file layout (index/recordings.json holding the documents)
-is converted to shards at the first start and kept as index/recordings.v1.json.
+`reindex()`. With encryption on, shards and manifest are sealed under a key derived from the
+device key (the index holds phone numbers). An index in the old single-file layout
+(index/recordings.json holding the documents) is converted to shards at the first start and
+kept as index/recordings.v1.json.
 
 Reads never touch the disk: the store holds every recording's metadata as compact JSON bytes,
 sorted by id (paging), and a map from the digits of caller and called numbers to ids (search).
@@ -19,6 +25,7 @@ sorted by id (paging), and a map from the digits of caller and called numbers to
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -29,12 +36,22 @@ import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tinydb import Query, TinyDB
 from tinydb.table import Table
 
 from callrec.storage.atomic_json import AtomicJSONStorage, CorruptIndex, fsync_dir, write_atomic
+from callrec.storage.crypto import (
+    CryptoError,
+    EncryptedReader,
+    EncryptedWav,
+    EncryptedWriter,
+    Sealer,
+    decrypt_blob,
+    encrypt_blob,
+)
+from callrec.storage.crypto import recover as recover_container
 from callrec.storage.index_shards import (
     TABLE,
     ShardStorage,
@@ -48,7 +65,8 @@ from callrec.storage.index_shards import (
     write_manifest,
 )
 from callrec.storage.index_view import IndexView
-from callrec.storage.wavstream import repair
+from callrec.storage.keystore import KeyStore, KeyStoreError
+from callrec.storage.wavstream import StreamingWavWriter, repair
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +92,109 @@ def _stamp() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}"
 
 
+ENCRYPTED_SUFFIX = ".cra"
+ENCRYPTION = "aes-256-gcm-chunked-v1"
+
+
+class AudioWriter(Protocol):
+    """What the recorder writes through: StreamingWavWriter or crypto.EncryptedWriter."""
+
+    path: Path
+    data_bytes: int
+
+    def write(self, pcm: bytes) -> None: ...
+    def sync(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class AudioSource(Protocol):
+    """A recording's playable audio as a WAV file, read by byte range (HTTP Range)."""
+
+    content_type: str
+
+    def size(self) -> int: ...
+    def read_range(self, start: int, end: int) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class PlainWav:
+    """An unencrypted WAV file as an AudioSource."""
+
+    content_type = "audio/wav"
+
+    def __init__(self, path: Path) -> None:
+        self._f = open(path, "rb")  # closed by close()
+        self._size = os.fstat(self._f.fileno()).st_size
+
+    def size(self) -> int:
+        return self._size
+
+    def read_range(self, start: int, end: int) -> bytes:
+        return os.pread(self._f.fileno(), max(0, min(end, self._size) - start), start)
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class DecryptedWav:
+    """An encrypted recording as an AudioSource: a WAV header plus the decrypted chunks."""
+
+    content_type = "audio/wav"
+
+    def __init__(self, reader: EncryptedReader, rate: int) -> None:
+        self._reader = reader
+        self._wav = EncryptedWav(reader, rate)
+
+    def size(self) -> int:
+        return self._wav.size()
+
+    def read_range(self, start: int, end: int) -> bytes:
+        return self._wav.read_range(start, end)
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def load_sidecar_file(path: Path, rec_id: str, keys: KeyStore | None) -> dict[str, Any] | None:
+    """The sidecar at `path`, opened if sealed; None (and a log line) if it is missing,
+    unreadable or its key is gone (crypto-erased)."""
+    try:
+        doc = json.loads(path.read_bytes())
+        if isinstance(doc, dict) and "sealed" in doc:
+            key = keys.key_for(rec_id) if keys is not None else None
+            if key is None:
+                raise CryptoError("sealed, and its key is gone (erased) or encryption is off")
+            blob = base64.b64decode(doc["sealed"], validate=True)
+            doc = json.loads(decrypt_blob(key, blob, rec_id.encode()))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, CryptoError, KeyStoreError) as exc:
+        log.warning("unreadable sidecar %s: %s", path.name, exc)
+        return None
+    return doc if isinstance(doc, dict) and doc.get("id") == rec_id else None
+
+
+def open_audio_file(path: Path, rec_id: str, keys: KeyStore | None, rate: int) -> AudioSource:
+    """The audio file of `rec_id` as a WAV AudioSource; FileNotFoundError if it cannot be
+    read (missing, or encrypted and its key is gone)."""
+    if path.suffix != ENCRYPTED_SUFFIX:
+        return PlainWav(path)
+    key = keys.key_for(rec_id) if keys is not None else None
+    if key is None:
+        raise FileNotFoundError(f"recording {rec_id}: no key to decrypt its audio")
+    try:
+        reader = EncryptedReader(path, key, rec_id, require_final=False)
+    except CryptoError as exc:
+        raise FileNotFoundError(f"recording {rec_id}: {exc}") from None
+    return DecryptedWav(reader, rate)
+
+
 class RecordingStore:
     """Files and index of recordings. Thread-safe; the only code that writes the index."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, keys: KeyStore | None = None) -> None:
+        self.keys = keys
+        self._sealer = Sealer(keys.derive_key("index")) if keys is not None else None
         self.root = Path(data_dir) / "recordings"
         self.root.mkdir(parents=True, exist_ok=True)
         self.index_dir = Path(data_dir) / "index"
@@ -100,7 +217,20 @@ class RecordingStore:
         return self.root / m.group(1) / m.group(2)
 
     def audio_path(self, rec_id: str) -> Path:
-        return self._folder(rec_id) / f"{rec_id}.wav"
+        """Where the audio is (encrypted .cra, or a plain .wav from before encryption); for a
+        recording without audio yet, where a new one would go."""
+        folder = self._folder(rec_id)
+        sealed, plain = folder / f"{rec_id}{ENCRYPTED_SUFFIX}", folder / f"{rec_id}.wav"
+        if sealed.exists() or (self.keys is not None and not plain.exists()):
+            return sealed
+        return plain
+
+    def has_files(self, rec_id: str) -> bool:
+        """Anything of the recording left on disk (audio, sidecar or key)."""
+        folder = self._folder(rec_id)
+        names = (f"{rec_id}{ENCRYPTED_SUFFIX}", f"{rec_id}.wav", f"{rec_id}.json")
+        key = self.keys is not None and self.keys.has_key(rec_id)
+        return key or any((folder / n).exists() for n in names)
 
     def sidecar_path(self, rec_id: str) -> Path:
         return self._folder(rec_id) / f"{rec_id}.json"
@@ -112,7 +242,7 @@ class RecordingStore:
     def _open_index(self) -> None:
         months = set(shard_files(self.index_dir))
         try:
-            data = AtomicJSONStorage(self._manifest).read()
+            data = AtomicJSONStorage(self._manifest, self._sealer).read()
         except CorruptIndex as exc:
             log.error("index corrupt (%s); rebuilding from sidecar files", exc)
             self._manifest.rename(self._manifest.with_suffix(f".corrupt-{_stamp()}"))
@@ -135,7 +265,7 @@ class RecordingStore:
         """Load one month into memory; a corrupt or missing shard is rebuilt (see _fallback)."""
         path = self.shard_path(month)
         try:
-            data = ShardStorage(path).read()
+            data = ShardStorage(path, self._sealer).read()
             if data is None:
                 raise CorruptIndex(f"{path.name}: missing or empty")
             docs = shard_docs(data)
@@ -154,11 +284,11 @@ class RecordingStore:
         log.error("index shard %s unusable (%s); rebuilding it from .prev and sidecars",
                   month, reason)
         path = self.shard_path(month)
-        storage = ShardStorage(path)
+        storage = ShardStorage(path, self._sealer)
         if path.exists():
             path.rename(path.with_name(f"{path.name}.corrupt-{_stamp()}"))
         try:
-            previous = shard_docs(AtomicJSONStorage(storage.prev).read())
+            previous = shard_docs(AtomicJSONStorage(storage.prev, self._sealer).read())
         except (CorruptIndex, ValueError):
             previous = []
         folder = self.root / month[:4] / month[5:]
@@ -207,7 +337,7 @@ class RecordingStore:
         self._dbs, self._hot = {}, None
         self._view = IndexView()
         for month in sorted(by_month):
-            storage = ShardStorage(self.shard_path(month))
+            storage = ShardStorage(self.shard_path(month), self._sealer)
             storage.write(shard_document(sorted(by_month[month], key=lambda d: d["id"])))
             self.bytes_written += storage.bytes_written
             self._extend(month, by_month[month])
@@ -219,7 +349,7 @@ class RecordingStore:
         return len(self._view)
 
     def _write_manifest(self) -> None:
-        write_manifest(self._manifest, sorted(self._months))
+        write_manifest(self._manifest, sorted(self._months), self._sealer)
 
     def _rebuild(self) -> int:
         n = self._replace_all(list(self.iter_sidecars()))
@@ -231,17 +361,17 @@ class RecordingStore:
         with self._lock:
             return self._rebuild()
 
+    def load_sidecar(self, rec_id: str) -> dict[str, Any] | None:
+        """A recording's sidecar, opened if sealed; None (and a log line) if it is missing,
+        unreadable or its key is gone (crypto-erased)."""
+        return load_sidecar_file(self.sidecar_path(rec_id), rec_id, self.keys)
+
     def _read_sidecars(self, folder: Path) -> Iterator[dict[str, Any]]:
         for path in sorted(folder.glob("*.json")):
-            if not is_recording_id(path.stem):
-                continue
-            try:
-                meta = json.loads(path.read_bytes())
-            except (OSError, ValueError) as exc:
-                log.warning("unreadable sidecar %s: %s", path.name, exc)
-                continue
-            if isinstance(meta, dict) and meta.get("id") == path.stem:
-                yield meta
+            if is_recording_id(path.stem):
+                meta = self.load_sidecar(path.stem)
+                if meta is not None:
+                    yield meta
 
     def iter_sidecars(self) -> Iterator[dict[str, Any]]:
         for folder in sorted(self.root.glob("*/*")):
@@ -253,7 +383,9 @@ class RecordingStore:
         """The TinyDB table of a month, its data parsed from the in-memory view if needed."""
         db = self._dbs.get(month)
         if db is None:
-            db = self._dbs[month] = TinyDB(self.shard_path(month), storage=ShardStorage)
+            db = self._dbs[month] = TinyDB(
+                self.shard_path(month), storage=ShardStorage, sealer=self._sealer
+            )
         storage = db.storage
         assert isinstance(storage, ShardStorage)
         if self._hot != month:
@@ -279,16 +411,65 @@ class RecordingStore:
 
     # -- writes ------------------------------------------------------------------------------
     def prepare(self, rec_id: str) -> Path:
-        """Create the folder for a new recording and return its audio path."""
-        folder = self._folder(rec_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{rec_id}.wav"
+        """Create the folder for a new recording and return where its audio goes."""
+        self._folder(rec_id).mkdir(parents=True, exist_ok=True)
+        return self.audio_path(rec_id)
+
+    def _key(self, rec_id: str) -> bytes | None:
+        """The recording's data key, made (and durably stored, wrapped) on first use."""
+        if self.keys is None:
+            return None
+        return self.keys.key_for(rec_id) or self.keys.new_key(rec_id)
+
+    def open_writer(self, sidecar: dict[str, Any], rate: int) -> AudioWriter:
+        """Start a recording's files: its key, its sidecar (status "recording", so a crash is
+        recovered at the next start), then the audio file, returned open for appending."""
+        rec_id = sidecar["id"]
+        path = self.prepare(rec_id)
+        key = self._key(rec_id)
+        self.write_sidecar(sidecar)
+        if key is None:
+            return StreamingWavWriter(path, rate)
+        return EncryptedWriter(path, key, rec_id)
+
+    def audio_info(self, writer: AudioWriter, rate: int) -> dict[str, Any]:
+        """The "audio" part of a recording's metadata once `writer` is closed."""
+        info: dict[str, Any] = {
+            "file": writer.path.name,
+            "format": "wav",
+            "codec": "pcm_s16le",
+            "sample_rate": rate,
+            "channels": 1,
+            "bytes": writer.data_bytes,
+        }
+        if isinstance(writer, EncryptedWriter):
+            info["encryption"] = ENCRYPTION
+        return info
 
     def write_sidecar(self, meta: dict[str, Any]) -> None:
         """Durably write a recording's sidecar (its metadata), without indexing it."""
+        rec_id = meta["id"]
         payload = json.dumps(meta, indent=1, ensure_ascii=False).encode()
-        self._folder(meta["id"]).mkdir(parents=True, exist_ok=True)
-        write_atomic(self.sidecar_path(meta["id"]), payload)
+        key = self._key(rec_id)
+        if key is not None:
+            sealed = encrypt_blob(key, payload, rec_id.encode())
+            envelope = {"id": rec_id, "sealed": base64.b64encode(sealed).decode("ascii")}
+            payload = json.dumps(envelope).encode()
+        self._folder(rec_id).mkdir(parents=True, exist_ok=True)
+        write_atomic(self.sidecar_path(rec_id), payload)
+
+    def open_audio(self, rec_id: str) -> AudioSource:
+        """The recording's audio as a WAV, for playback and download. Raises
+        FileNotFoundError if there is none (never recorded, erased, or its key is gone)."""
+        meta = self.get(rec_id) or self.load_sidecar(rec_id) or {}
+        rate = int(meta.get("audio", {}).get("sample_rate", 8000))
+        return open_audio_file(self.audio_path(rec_id), rec_id, self.keys, rate)
+
+    def has_audio(self, rec_id: str) -> bool:
+        path = self.audio_path(rec_id)
+        if path.suffix == ENCRYPTED_SUFFIX:
+            return path.is_file() and self.keys is not None and self.keys.has_key(rec_id)
+        return path.is_file()
 
     def add(self, meta: dict[str, Any]) -> None:
         """Write the sidecar (durably) and then index the recording (in its month's shard)."""
@@ -310,13 +491,18 @@ class RecordingStore:
             self._view.put(json.loads(compact(meta)))  # a copy the caller cannot change
 
     def erase(self, rec_id: str) -> bool:
-        """Delete the audio, then the sidecar, then the index entry. False if unknown."""
+        """Destroy the key, delete the audio, then the sidecar, then the index entry. False if
+        unknown."""
         audio, sidecar = self.audio_path(rec_id), self.sidecar_path(rec_id)
         with self._lock:
             known = self._view.find(rec_id) is not None
-            found = known or audio.exists() or sidecar.exists()
-            # Audio first: it is the personal data. A crash after it leaves a sidecar without
-            # audio, which the index check at start drops, never audio without a record.
+            found = known or self.has_files(rec_id)
+            # The key first (crypto-erasure): once it is gone, copies of the audio and sidecar
+            # left in flash blocks are unreadable. Then the audio: it is the personal data. A
+            # crash after it leaves a sidecar without audio, which the index check at start
+            # drops, never audio without a record.
+            if self.keys is not None:
+                self.keys.destroy(rec_id)
             for path in (audio, sidecar):
                 path.unlink(missing_ok=True)
             if audio.parent.is_dir():
@@ -364,19 +550,13 @@ class RecordingStore:
             to_read = sorted(i for i in on_disk if view.find(i) is None or i in view.open)
         recovered = []
         for rec_id in to_read:
-            try:
-                meta = json.loads(self.sidecar_path(rec_id).read_bytes())
-            except (OSError, ValueError) as exc:
-                log.warning("unreadable sidecar %s: %s", rec_id, exc)
-                continue
-            if not isinstance(meta, dict) or meta.get("id") != rec_id:
-                continue
-            if meta.get("status") != "recording":
+            meta = self.load_sidecar(rec_id)
+            if meta is None or meta.get("status") != "recording":
                 continue
             audio = self.audio_path(rec_id)
             try:
-                size = repair(audio)
-            except (OSError, ValueError) as exc:
+                size = self._repair_audio(rec_id, audio)
+            except (OSError, ValueError, KeyStoreError) as exc:  # CryptoError is a ValueError
                 log.warning("recording %s cannot be recovered: %s", rec_id, exc)
                 continue
             rate = int(meta.get("audio", {}).get("sample_rate", 8000))
@@ -385,7 +565,11 @@ class RecordingStore:
                 ended_at=datetime.fromtimestamp(audio.stat().st_mtime, UTC).isoformat(),
                 duration_s=round(size / (2 * rate), 3),
             )
-            meta.setdefault("audio", {})["bytes"] = size
+            meta.setdefault("audio", {}).update(
+                bytes=size, file=audio.name, format="wav", codec="pcm_s16le", channels=1
+            )
+            if audio.suffix == ENCRYPTED_SUFFIX:
+                meta["audio"]["encryption"] = ENCRYPTION
             self.add(meta)
             recovered.append(rec_id)
             log.warning(
@@ -397,6 +581,15 @@ class RecordingStore:
             if gone:
                 self._remove(gone)
         return recovered
+
+    def _repair_audio(self, rec_id: str, audio: Path) -> int:
+        """Make an interrupted recording's audio complete and playable; its audio bytes."""
+        if audio.suffix != ENCRYPTED_SUFFIX:
+            return repair(audio)
+        key = self.keys.key_for(rec_id) if self.keys is not None else None
+        if key is None:
+            raise ValueError("encrypted, and its key is gone or encryption is off")
+        return recover_container(audio, key, rec_id)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, rec_id: str) -> dict[str, Any] | None:

@@ -1,0 +1,33 @@
+"""A recording's files as the tests see them: decrypted through the storage layer's own code
+(as `callrec` tools read them), and the raw files for the at-rest checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from callrec.sim.harness import Appliance
+from callrec.storage.open_store import read_recording_sidecar, read_recording_wav
+
+
+def audio_files(app: Appliance) -> list[Path]:
+    """Every audio file on disk, encrypted (.cra) or plain (.wav)."""
+    root = app.config.data_dir / "recordings"
+    return sorted([*root.glob("*/*/*.cra"), *root.glob("*/*/*.wav")])
+
+
+def sidecar_files(app: Appliance) -> list[Path]:
+    return sorted((app.config.data_dir / "recordings").glob("*/*/*.json"))
+
+
+def sidecar(app: Appliance, rec_id: str) -> dict[str, Any]:
+    meta = read_recording_sidecar(app.config, rec_id)
+    assert meta is not None, f"no readable sidecar for {rec_id}"
+    return meta
+
+
+def recording_wav(app: Appliance, rec_id: str, directory: Path) -> Path:
+    """The recording decrypted to `directory`/<id>.wav (what the web UI would serve)."""
+    path = directory / f"{rec_id}.wav"
+    path.write_bytes(read_recording_wav(app.config, rec_id))
+    return path
