@@ -15,6 +15,8 @@ PROD_DATA=/var/lib/callrec
 PROD_UNIT=/etc/systemd/system/callrec.service
 PROD_ALSA=/etc/alsa/conf.d/50-callrec.conf
 PROD_UDEV=/etc/udev/rules.d/99-callrec.rules
+PROD_USB_UDEV=/etc/udev/rules.d/99-callrec-usb.rules
+PROD_USB_MOUNT=/etc/systemd/system/media-callrec.mount
 PROD_LOG=/var/log/callrec-install.log
 PROD_USER=callrec
 
@@ -492,6 +494,37 @@ prod_alsa_udev() {
   CHANGED=$((before | CHANGED))
 }
 
+# The optional USB stick (hw/USB.md): the udev rule pulls in the mount unit when a stick labelled
+# CALLREC appears. Nothing is enabled and the daemon is not restarted: callrec.service does not
+# depend on the stick, it notices mounts and unmounts by itself.
+prod_usb_units() {
+  local before=$CHANGED rule_changed unit_changed
+  CHANGED=0
+  install_file "$REPO/hw/udev/99-callrec-usb.rules" "$PROD_USB_UDEV" 0644
+  rule_changed=$CHANGED
+  CHANGED=0
+  install_file "$REPO/systemd/media-callrec.mount" "$PROD_USB_MOUNT" 0644
+  unit_changed=$CHANGED
+  CHANGED=$before
+  if command -v systemd-analyze >/dev/null 2>&1; then
+    try systemd-analyze verify "$PROD_USB_MOUNT" || die "systemd-analyze verify $PROD_USB_MOUNT failed (see log)"
+    ok "systemd-analyze verify: no problems"
+  fi
+  # The unit must be known before udev pulls it in.
+  if [ "$unit_changed" = 1 ] && command -v systemctl >/dev/null 2>&1 && systemd_running; then
+    run systemctl daemon-reload
+    ok "systemd reloaded"
+  fi
+  if [ "$rule_changed" = 1 ] && command -v udevadm >/dev/null 2>&1 && systemd_running; then
+    run udevadm control --reload-rules
+    # A stick that is already plugged in is mounted now, not at the next plug or boot.
+    run udevadm trigger --subsystem-match=block --property-match=ID_FS_LABEL=CALLREC --action=change
+    ok "udev rules reloaded"
+  elif [ "$rule_changed" = 1 ]; then
+    note "udev not running here: the rule applies from the next boot"
+  fi
+}
+
 prod_unit() {
   local unit_changed=0 before=$CHANGED i
   CHANGED=0
@@ -563,6 +596,8 @@ prod_install() {
   prod_data
   step "ALSA PCM callrec-line and udev rule"
   prod_alsa_udev
+  step "USB stick: udev rule and mount unit"
+  prod_usb_units
   step "Raspberry Pi boot configuration (UART, I2S)"
   check_boot_config
   step "systemd unit"
@@ -615,6 +650,16 @@ prod_uninstall() {
   fi
   [ ! -e "$PROD_UNIT" ] || die "$PROD_UNIT still there"
   ok "$PROD_UNIT removed"
+  step "USB stick: mount unit and udev rule"
+  if command -v systemctl >/dev/null 2>&1 && systemd_running; then
+    # Unmounts a stick that is in (the daemon is stopped by now); its recordings stay on it.
+    try systemctl stop media-callrec.mount || true
+  fi
+  run rm -f "$PROD_USB_MOUNT" "$PROD_USB_UDEV"
+  if systemd_running; then run systemctl daemon-reload; fi
+  if command -v udevadm >/dev/null 2>&1 && systemd_running; then try udevadm control --reload-rules || true; fi
+  for f in "$PROD_USB_MOUNT" "$PROD_USB_UDEV"; do [ ! -e "$f" ] || die "$f still there"; done
+  ok "removed $PROD_USB_MOUNT, $PROD_USB_UDEV"
   step "venv, ALSA config, udev rule"
   if [ -d "$PROD_VENV" ]; then
     [ -f "$PROD_VENV/pyvenv.cfg" ] || die "$PROD_VENV is not a venv: not removing it"
