@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from callrec import __version__
 from callrec.config import ConfigError, load
@@ -109,6 +109,37 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     store = open_store(_config(args))
     print(f"{store.reindex()} recordings indexed")
     store.close()
+    return 0
+
+
+def cmd_storage_status(args: argparse.Namespace) -> int:
+    """Use per volume and days left: from the running daemon (it owns the index), or, when it
+    is stopped, computed here (nothing is erased)."""
+    config = _config(args)
+    storage = None
+    try:
+        status = json.loads(config.status_path.read_text())
+        if status.get("running"):
+            storage = status.get("storage")
+    except (OSError, ValueError):
+        pass
+    if storage is None or not storage.get("text"):
+        from callrec.housekeeping import Housekeeper
+        from callrec.storage.open_store import open_store
+        from callrec.storage.retention import describe_policy
+
+        store = open_store(config)
+        try:
+            hk = Housekeeper(store, config.retention)
+            storage = {"volumes": hk.preview(), "text": hk.report_text,
+                       "retention": describe_policy(hk.policy), "encrypted": store.keys is not None}
+        finally:
+            store.close()
+    if args.json:
+        print(json.dumps(storage, indent=1))
+    else:
+        print(storage["text"])
+        print(f"encryption at rest: {'on' if storage.get('encrypted') else 'OFF'}")
     return 0
 
 
@@ -238,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the raw status as JSON")
     add("setup-code", cmd_setup_code, "print the one-time code that the first web login needs")
     add("reindex", cmd_reindex, "rebuild the recordings index from the sidecar files")
+    storage = sub.add_parser("storage", help="recordings storage").add_subparsers(
+        dest="storage_command", required=True, metavar="ACTION"
+    )
+    st = add("status", cmd_storage_status, "use per volume, days left, retention policy", storage)
+    st.add_argument("--json", action="store_true", help="print the report as JSON")
 
     user = sub.add_parser("user", help="manage web UI accounts").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"
@@ -321,15 +357,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _log_stream() -> TextIO:
+    """Standard error through its own file descriptor: opening the audio device silences fd 2
+    for a moment (PortAudio's ALSA probing noise, board/audio.py), and log lines that other
+    threads write meanwhile must not vanish with that noise."""
+    try:
+        return os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+    except OSError:
+        return sys.stderr
+
+
 def main(argv: list[str] | None = None) -> int:
     # The DSP's small matrix products are slower with BLAS threads than without, and the
     # appliance has other work for its cores: one thread unless the environment says otherwise.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.DEBUG if args.verbose else logging.INFO
+    if logging.getLogger().handlers:  # configured already (main() called again in-process)
+        logging.getLogger().setLevel(level)
+    else:
+        logging.basicConfig(
+            level=level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=_log_stream(),
+        )
     try:
         result: int = args.func(args)
         return result

@@ -43,11 +43,13 @@ from callrec.callflow import (
     StopRecording,
 )
 from callrec.config import Config
+from callrec.housekeeping import Housekeeper
 from callrec.listener import LineListener
 from callrec.recorder import Recorder
 from callrec.status import StatusBoard
 from callrec.storage.open_store import open_store
 from callrec.storage.recordings import new_recording_id
+from callrec.storage.retention import describe_policy
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,10 @@ TICK_S = 0.5  # timeouts are whole seconds (ring gap 8 s, answer guess 6 s): fin
 
 @dataclass(frozen=True)
 class StorageFault(ev.Event):
+    """A storage problem ("" clears it): write errors, or space retention cannot free."""
+
     detail: str
+    part: str = "storage"
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,12 @@ class Daemon:
         # hears caller ID, digits and tones.
         self.board.audio.set_sink(self._on_line_audio)
         self.status = StatusBoard(config, self.board)
+        self.housekeeper = Housekeeper(
+            self.store,
+            config.retention,
+            on_shortfall=lambda detail: self.events.put(StorageFault(detail, part="retention")),
+        )
+        self._next_retention = 0.0
         self.mcu_recovery = McuRecovery()
         self.prompts: dict[str, Prompt] = {}
         self._current: _CurrentCall | None = None
@@ -185,6 +196,9 @@ class Daemon:
         if recovered:
             log.warning("%d interrupted recording(s) recovered", len(recovered))
         self.recorder.start()
+        self.housekeeper.start()
+        self.housekeeper.request("start")
+        self._next_retention = time.monotonic() + self.config.retention.check_interval_minutes * 60
         self.listener.start()
         self.board.start()
         self._start_web()
@@ -206,6 +220,7 @@ class Daemon:
         self.board.stop()
         self.listener.stop()
         self.recorder.stop()
+        self.housekeeper.stop()
         self.store.close()
 
     def run(self) -> None:
@@ -238,9 +253,16 @@ class Daemon:
         if isinstance(event, ev.BoardFault):
             self.status.set_fault(event.part, "" if event.ok else event.detail or "failed")
         elif isinstance(event, StorageFault):
-            self.status.set_fault("storage", event.detail)
+            self.status.set_fault(event.part, event.detail)
         elif isinstance(event, RecordingIndexed):
             self.status.recording_done(event.meta)
+            if self.housekeeper.space_is_low():
+                self.housekeeper.request("low_space")
+        elif isinstance(event, ev.Tick) and event.at >= self._next_retention:
+            self._next_retention = event.at + self.config.retention.check_interval_minutes * 60
+            self.housekeeper.request("schedule")
+        if isinstance(event, RecordingIndexed | StorageFault):
+            self.status.set_storage(self._storage_status())
         elif isinstance(event, AnnouncementDone):
             # A prompt that played clears an earlier playback failure.
             self.status.set_fault("playback", "" if event.ok else event.error)
@@ -251,6 +273,17 @@ class Daemon:
             self.listener.set_call_state(self.flow.state.value)
         if self.flow.state is not before or not isinstance(event, ev.Tick | ev.LoopVoltage):
             self.status.publish(self.flow)
+
+    def _storage_status(self) -> dict[str, Any]:
+        hk = self.housekeeper
+        return {
+            "volumes": hk.report,
+            "text": hk.report_text,
+            "retention": describe_policy(hk.policy),
+            "last_run": hk.last_run.isoformat(timespec="seconds") if hk.last_run else None,
+            "erased_by_retention": hk.erased_total,
+            "encrypted": self.store.keys is not None,
+        }
 
     def _do(self, action: Action) -> None:
         handler = getattr(self, f"_do_{type(action).__name__}")

@@ -26,6 +26,7 @@ _PART_NAMES = {
     "announcement": "announcement",
     "playback": "announcement playback",
     "storage": "storage",
+    "retention": "storage space",
 }
 
 
@@ -47,6 +48,7 @@ class StatusBoard:
         self._latencies: deque[float] = deque(maxlen=1000)
         self._since_wall = _iso_now()
         self._state = ""
+        self._storage: dict[str, Any] | None = None
 
     # -- updates from the daemon thread ----------------------------------------------------
     def set_fault(self, part: str, detail: str) -> None:
@@ -58,6 +60,12 @@ class StatusBoard:
                 self._faults.pop(part, None)
             any_fault = bool(self._faults)
         self._board.set_fault_led(any_fault)
+
+    def set_storage(self, storage: dict[str, Any]) -> None:
+        """The latest storage report (volumes, use, days left, retention), for the status page
+        and `callrec storage status`; shown from the next publish()."""
+        with self._lock:
+            self._storage = storage
 
     def record_latency(self, seconds: float) -> None:
         with self._lock:
@@ -113,6 +121,7 @@ class StatusBoard:
                 "last_call": self._last_call,
                 "last_recording": self._last_recording,
                 "announcement_latency_ms": [round(x * 1000, 3) for x in self._latencies],
+                "storage": self._storage,
                 "updated": _iso_now(),
             }
             self._snapshot = snap

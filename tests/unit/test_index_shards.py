@@ -104,7 +104,9 @@ def test_add_again_updates_fields_like_an_upsert(tmp_path: Path) -> None:
     rec_id = rid(2026, 11, 3)
     store.add(meta(rec_id, note="kept"))
     store.add({"id": rec_id, "status": "interrupted"})
-    assert store.get(rec_id) == {**meta(rec_id, note="kept"), "status": "interrupted"}
+    got = store.get(rec_id)
+    assert got.pop("size_bytes") > 0  # the sidecar on disk, counted by retention
+    assert got == {**meta(rec_id, note="kept"), "status": "interrupted"}
     store.close()
     assert RecordingStore(tmp_path).get(rec_id)["note"] == "kept"
 

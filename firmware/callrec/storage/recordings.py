@@ -472,8 +472,10 @@ class RecordingStore:
         return path.is_file()
 
     def add(self, meta: dict[str, Any]) -> None:
-        """Write the sidecar (durably) and then index the recording (in its month's shard)."""
+        """Write the sidecar (durably) and then index the recording (in its month's shard).
+        `size_bytes` (what retention counts) is set from the files on disk."""
         rec_id = meta["id"]
+        meta = {**meta, "size_bytes": self.disk_bytes(rec_id)}
         self.write_sidecar(meta)
         month = month_of(rec_id)
         with self._lock:
@@ -619,6 +621,24 @@ class RecordingStore:
             view = self._view
             found = (view.find(i) for i in reversed(view.phones.get(key, [])))
             return [view.doc(i) for i in found if i is not None]
+
+    def all_docs(self) -> list[dict[str, Any]]:
+        """Every recording's metadata, oldest first (for retention: a copy, read once)."""
+        with self._lock:
+            return [self._view.doc(i) for i in range(len(self._view))]
+
+    def in_progress(self) -> frozenset[str]:
+        """Ids indexed while still being recorded: retention never touches them."""
+        with self._lock:
+            return frozenset(self._view.open)
+
+    def disk_bytes(self, rec_id: str) -> int:
+        """Bytes the recording takes on disk: audio, sidecar and key file."""
+        folder = self._folder(rec_id)
+        paths = [self.audio_path(rec_id), folder / f"{rec_id}.json"]
+        if self.keys is not None:
+            paths.append(self.keys.keys_dir / rec_id[:6] / f"{rec_id}.key")
+        return sum(p.stat().st_size for p in paths if p.exists())
 
     def count(self) -> int:
         with self._lock:

@@ -1,0 +1,130 @@
+"""Retention at work: erases what the policy says is due, on its own thread.
+
+The decisions are storage.retention's (pure); this module gathers the facts (the index, the
+volume's space), erases through the RecordingStore (the index's one writer, thread-safe), logs
+every deletion by id and reason only, and publishes a storage report for the status page and
+`callrec storage status`. It runs at start, every `check_interval_minutes`, and when a
+finished recording leaves the volume short of space. It never runs on the daemon's event
+thread: erasing thousands of expired recordings must not delay a call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from callrec.config import RetentionConfig
+from callrec.storage.recordings import RecordingStore
+from callrec.storage.retention import (
+    RetentionPlan,
+    VolumeUsage,
+    deletion_log_message,
+    facts_from_index,
+    format_report,
+    plan_retention,
+    space_is_low,
+    storage_report,
+)
+
+log = logging.getLogger(__name__)
+
+# systemd-timesyncd creates this once the clock was set from the network. A Pi has no battery
+# clock: until then the time may be days off, and age-based erasure waits (space rules do not).
+TIMESYNC_DIR = Path("/run/systemd/timesync")
+
+
+def clock_trusted(timesync_dir: Path = TIMESYNC_DIR) -> bool:
+    """True once the clock is synchronised, or where timesyncd does not manage it at all."""
+    return (timesync_dir / "synchronized").exists() or not timesync_dir.exists()
+
+
+def volume_usage(name: str, path: Path) -> VolumeUsage:
+    st = os.statvfs(path)
+    return VolumeUsage(name, st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize, str(path))
+
+
+class Housekeeper:
+    """Runs retention on request; `report` is the latest storage report (JSON-ready)."""
+
+    def __init__(
+        self,
+        store: RecordingStore,
+        config: RetentionConfig,
+        on_shortfall: Callable[[str], None] = lambda detail: None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        trusted_clock: Callable[[], bool] = clock_trusted,
+    ) -> None:
+        self.store, self.config, self.policy = store, config, config.policy()
+        self._on_shortfall, self._now, self._trusted_clock = on_shortfall, now, trusted_clock
+        self._requests: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
+        self.report: list[dict[str, Any]] = []
+        self.report_text = ""
+        self.last_run: datetime | None = None
+        self.erased_total = 0
+
+    def volumes(self) -> list[VolumeUsage]:
+        return [volume_usage("sd", self.store.root)]
+
+    # -- called from other threads: enqueue only -------------------------------------------
+    def request(self, why: str) -> None:
+        self._requests.put(why)
+
+    def space_is_low(self) -> bool:
+        """Cheap (statvfs only): whether a run is needed now for space."""
+        return any(space_is_low(v, self.policy) for v in self.volumes())
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._requests.put(None)
+            self._thread.join(timeout=30)
+
+    # -- the thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        while (why := self._requests.get()) is not None:
+            try:
+                self.run_once(why)
+            except Exception:  # a bug here must not stop retention for good
+                log.exception("retention run failed")
+
+    def preview(self) -> list[dict[str, Any]]:
+        """The storage report without erasing anything (also sets `report_text`)."""
+        facts, _ = facts_from_index(self.store.all_docs())
+        rows = storage_report(self.volumes(), facts, self.policy, self._now())
+        self.report_text = format_report(rows)
+        return [row.as_dict() for row in rows]
+
+    def run_once(self, why: str = "manual") -> RetentionPlan:
+        now = self._now()
+        facts, errors = facts_from_index(self.store.all_docs())
+        for message in errors:
+            log.warning("retention skips an index entry: %s", message)
+        volumes = self.volumes()
+        trusted = self._trusted_clock()
+        if not trusted:
+            log.warning("retention: clock not synchronised yet; age limit not applied")
+        plan = plan_retention(
+            facts, volumes, self.policy, now, self.store.in_progress(), clock_trusted=trusted
+        )
+        for deletion in plan.deletions:
+            if self.store.erase(deletion.rec_id):
+                self.erased_total += 1
+                log.info("%s", deletion_log_message(deletion))
+        self._on_shortfall("; ".join(s.describe() for s in plan.shortfalls))
+        if plan.deletions:
+            facts, _ = facts_from_index(self.store.all_docs())
+            volumes = self.volumes()
+        rows = storage_report(volumes, facts, self.policy, now)
+        self.report, self.report_text = [row.as_dict() for row in rows], format_report(rows)
+        self.last_run = now
+        log.info("retention run (%s): %d erased", why, len(plan.deletions))
+        return plan
