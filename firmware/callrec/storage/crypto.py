@@ -46,11 +46,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from callrec.storage.aead import AESGCM, InvalidTag, hkdf_sha256
 from callrec.storage.atomic_json import fsync_dir
 from callrec.storage.wavstream import HEADER_BYTES as WAV_HEADER_BYTES
 from callrec.storage.wavstream import wav_header
@@ -123,7 +119,7 @@ def _check_key(key: bytes) -> None:
 
 
 def _subkey(key: bytes, info: bytes, length: int = KEY_BYTES) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(key)
+    return hkdf_sha256(key, info, length)
 
 
 def _key_check(key: bytes, nonce_prefix: bytes, rec_id: str) -> bytes:

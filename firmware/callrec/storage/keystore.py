@@ -45,11 +45,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from callrec.storage.aead import AESGCM, InvalidTag, hkdf_sha256
 from callrec.storage.atomic_json import fsync_dir
 
 __all__ = [
@@ -116,7 +112,7 @@ class KeyExists(KeyStoreError):
 
 
 def _hkdf(key: bytes, info: bytes, length: int = KEY_BYTES) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(key)
+    return hkdf_sha256(key, info, length)
 
 
 def _fingerprint(device_key: bytes) -> bytes:
