@@ -143,6 +143,53 @@ def cmd_storage_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_status(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if not config.storage.encrypt:
+        print("encryption at rest: OFF (storage.encrypt = false)")
+        return 0
+    from callrec.storage.keystore import KeyStore, KeyStoreError
+
+    try:
+        keys = KeyStore(config.data_dir / "keys", config.storage.device_key_path,
+                        create_device_key=False)
+    except KeyStoreError as exc:
+        print(f"callrec: {exc}", file=sys.stderr)
+        return 1
+    print(f"encryption at rest: on\ndevice key: {keys.device_key_path} "
+          f"(fingerprint {keys.device_key_id})\nrecording keys: {sum(1 for _ in keys.ids())}")
+    return 0
+
+
+def cmd_keys_export(args: argparse.Namespace) -> int:
+    """Print the device key for the owner's offline backup (with the warning)."""
+    config = _config(args)
+    from callrec.storage.keystore import KeyStore, KeyStoreError
+
+    try:
+        keys = KeyStore(config.data_dir / "keys", config.storage.device_key_path,
+                        create_device_key=False)
+    except KeyStoreError as exc:
+        print(f"callrec: {exc}", file=sys.stderr)
+        return 1
+    print(keys.export_device_key())
+    return 0
+
+
+def cmd_keys_restore(args: argparse.Namespace) -> int:
+    """Put back a device key from its backup text (standard input); never overwrites one."""
+    config = _config(args)
+    from callrec.storage.keystore import KeyStoreError, restore_device_key
+
+    try:
+        fingerprint = restore_device_key(sys.stdin.read(), config.storage.device_key_path)
+    except (KeyStoreError, FileExistsError) as exc:
+        print(f"callrec: {exc}", file=sys.stderr)
+        return 1
+    print(f"device key restored (fingerprint {fingerprint}); restart callrec")
+    return 0
+
+
 def cmd_prompts_generate(args: argparse.Namespace) -> int:
     from callrec.prompts import PromptToolMissing, generate
 
@@ -274,6 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     st = add("status", cmd_storage_status, "use per volume, days left, retention policy", storage)
     st.add_argument("--json", action="store_true", help="print the report as JSON")
+    keys = sub.add_parser("keys", help="encryption keys of the recordings").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    add("status", cmd_keys_status, "whether recordings are encrypted; device key fingerprint", keys)
+    add("export", cmd_keys_export, "print the device key for an offline backup (keep it safe)",
+        keys)
+    add("restore", cmd_keys_restore, "restore the device key from its backup (standard input)",
+        keys)
 
     user = sub.add_parser("user", help="manage web UI accounts").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"

@@ -260,7 +260,7 @@ class KeyStore:
             _write_new_private(path, _DEVICE_MAGIC + key + _checksum(key))
         except FileExistsError:  # created meanwhile by another process: use that one
             return self._load(path)
-        log.warning("new device key created at %s: back it up (callrec export)", path)
+        log.warning("new device key created at %s: back it up (callrec keys export)", path)
         return key
 
     @staticmethod
