@@ -2,7 +2,11 @@
 
 For each N, a temporary data directory gets N sidecars (the truth) and the matching month shards,
 written directly (no fsync) with realistic metadata spread over 36 months, ~4,000 distinct
-caller numbers. Then a fresh process (so that its RSS is the store's alone) measures:
+caller numbers. The shards and manifest are sealed as the appliance seals them (encryption at
+rest is on by default), so start-up includes decrypting them; added recordings get their own
+key and a sealed sidecar. Pre-generated sidecars are plain JSON (a key file per recording, each
+fsynced, would only slow the generation; the store reads both). Then a fresh process (so that
+its RSS is the store's alone) measures:
   - start-up: RecordingStore(data_dir) plus recover(), as the daemon does;
   - RSS (VmRSS and peak VmHWM) of the process holding the store, and of Python + imports alone;
   - page(offset, 25) p50/p95 over random offsets; search_number p50/p95 over random numbers;
@@ -78,8 +82,14 @@ def generate(data_dir: Path, n: int, seed: int = 1) -> list[str]:
         started = end - timedelta(seconds=rng.uniform(0, span))
         meta = make_meta(rng, started.replace(microsecond=0))
         by_month.setdefault(f"{started:%Y-%m}", []).append(meta)
+    from callrec.storage.atomic_json import seal
+    from callrec.storage.crypto import Sealer
+    from callrec.storage.keystore import KeyStore
+
     index = data_dir / "index"
     index.mkdir(parents=True)
+    keys = KeyStore(data_dir / "keys", data_dir / "keys" / "device.key")
+    sealer = Sealer(keys.derive_key("index"))
     numbers = set()
     for month, metas in by_month.items():
         folder = data_dir / "recordings" / month[:4] / month[5:]
@@ -89,9 +99,11 @@ def generate(data_dir: Path, n: int, seed: int = 1) -> list[str]:
             (folder / f"{meta['id']}.json").write_text(json.dumps(meta, indent=1))
             numbers.add(meta["caller_number"] or meta["called_number"])
         doc = {"recordings": {str(i): m for i, m in enumerate(metas, 1)}}
-        (index / f"{month}.json").write_text(json.dumps(doc, separators=(",", ":")))
+        shard = index / f"{month}.json"
+        shard.write_bytes(seal(json.dumps(doc, separators=(",", ":")).encode(), shard, sealer))
     manifest = {"meta": {"format": 2}, "shards": {m: {"file": f"{m}.json"} for m in by_month}}
-    (index / "recordings.json").write_text(json.dumps(manifest))
+    path = index / "recordings.json"
+    path.write_bytes(seal(json.dumps(manifest).encode(), path, sealer))
     return sorted(numbers)
 
 
@@ -102,11 +114,13 @@ def pct(values: list[float], q: float) -> float:
 def child(data_dir: Path, numbers: list[str]) -> dict[str, Any]:
     """Runs in a fresh process: every measurement of one store."""
     base = _rss()["VmRSS"]
+    from callrec.storage.keystore import KeyStore
     from callrec.storage.recordings import RecordingStore, new_recording_id
 
     imported = _rss()["VmRSS"]
     t = time.perf_counter()
-    store = RecordingStore(data_dir)
+    keys = KeyStore(data_dir / "keys", data_dir / "keys" / "device.key", create_device_key=False)
+    store = RecordingStore(data_dir, keys)
     opened = time.perf_counter() - t
     store.recover()
     startup = time.perf_counter() - t

@@ -11,10 +11,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from callrec import __version__
-from callrec.config import ConfigError, load
+from callrec.config import Config, ConfigError, load
+
+if TYPE_CHECKING:
+    from callrec.storage.keystore import KeyStore
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -143,18 +146,25 @@ def cmd_storage_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing_keys(config: Config) -> KeyStore | None:
+    """The key store as it is (never creates a device key); None, with the reason printed."""
+    from callrec.storage.keystore import KeyStore, KeyStoreError
+
+    try:
+        return KeyStore(config.data_dir / "keys", config.storage.device_key_path,
+                        create_device_key=False)
+    except KeyStoreError as exc:
+        print(f"callrec: {exc}", file=sys.stderr)
+        return None
+
+
 def cmd_keys_status(args: argparse.Namespace) -> int:
     config = _config(args)
     if not config.storage.encrypt:
         print("encryption at rest: OFF (storage.encrypt = false)")
         return 0
-    from callrec.storage.keystore import KeyStore, KeyStoreError
-
-    try:
-        keys = KeyStore(config.data_dir / "keys", config.storage.device_key_path,
-                        create_device_key=False)
-    except KeyStoreError as exc:
-        print(f"callrec: {exc}", file=sys.stderr)
+    keys = _existing_keys(config)
+    if keys is None:
         return 1
     print(f"encryption at rest: on\ndevice key: {keys.device_key_path} "
           f"(fingerprint {keys.device_key_id})\nrecording keys: {sum(1 for _ in keys.ids())}")
@@ -163,14 +173,8 @@ def cmd_keys_status(args: argparse.Namespace) -> int:
 
 def cmd_keys_export(args: argparse.Namespace) -> int:
     """Print the device key for the owner's offline backup (with the warning)."""
-    config = _config(args)
-    from callrec.storage.keystore import KeyStore, KeyStoreError
-
-    try:
-        keys = KeyStore(config.data_dir / "keys", config.storage.device_key_path,
-                        create_device_key=False)
-    except KeyStoreError as exc:
-        print(f"callrec: {exc}", file=sys.stderr)
+    keys = _existing_keys(_config(args))
+    if keys is None:
         return 1
     print(keys.export_device_key())
     return 0
