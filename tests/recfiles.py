@@ -10,14 +10,20 @@ from callrec.sim.harness import Appliance
 from callrec.storage.open_store import read_recording_sidecar, read_recording_wav
 
 
+def roots(app: Appliance) -> list[Path]:
+    """The recordings' folders: the SD card's, then the USB stick's."""
+    usb = Path(app.config.storage.usb_mount_point) / "callrec" / "recordings"
+    return [app.config.data_dir / "recordings", usb]
+
+
 def audio_files(app: Appliance) -> list[Path]:
-    """Every audio file on disk, encrypted (.cra) or plain (.wav)."""
-    root = app.config.data_dir / "recordings"
-    return sorted([*root.glob("*/*/*.cra"), *root.glob("*/*/*.wav")])
+    """Every audio file on disk (both volumes), encrypted (.cra) or plain (.wav)."""
+    return sorted(p for root in roots(app) for ext in ("cra", "wav")
+                  for p in root.glob(f"*/*/*.{ext}"))
 
 
 def sidecar_files(app: Appliance) -> list[Path]:
-    return sorted((app.config.data_dir / "recordings").glob("*/*/*.json"))
+    return sorted(p for root in roots(app) for p in root.glob("*/*/*.json"))
 
 
 def sidecar(app: Appliance, rec_id: str) -> dict[str, Any]:

@@ -66,6 +66,11 @@ class StorageConfig:
     encrypt: bool = True
     # The device key; "" means <data_dir>/keys/device.key. Never on the removable volume.
     device_key_file: str = ""
+    # Where the USB stick is mounted (systemd/media-callrec.mount); recordings go to
+    # <usb_mount_point>/callrec/recordings when it is mounted, writable and has room.
+    usb_mount_point: str = "/media/callrec"
+    # Record to the USB stick when it is usable (else the SD card); False: always the SD card.
+    prefer_usb: bool = True
 
     @property
     def device_key_path(self) -> Path:

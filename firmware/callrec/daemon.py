@@ -50,6 +50,16 @@ from callrec.status import StatusBoard
 from callrec.storage.open_store import open_store
 from callrec.storage.recordings import new_recording_id
 from callrec.storage.retention import describe_policy
+from callrec.storage.volumes import (
+    SD,
+    USB,
+    Choice,
+    MountWatcher,
+    VolumeHealth,
+    VolumeSet,
+    fallback_notice,
+    label,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +72,11 @@ class StorageFault(ev.Event):
 
     detail: str
     part: str = "storage"
+
+
+@dataclass(frozen=True)
+class VolumesChanged(ev.Event):
+    """The mount table changed (a USB stick plugged in or pulled out)."""
 
 
 @dataclass(frozen=True)
@@ -114,11 +129,22 @@ class Daemon:
         self.flow = CallFlow(config.line)
         self.store = open_store(config)
         self.board = make_board(config.board, self.events.put)
+        self.volumes = VolumeSet(
+            config.data_dir,
+            config.storage.usb_mount_point,
+            prefer=USB if config.storage.prefer_usb else SD,
+        )
+        self._min_free_bytes = config.retention.min_free_mb * 10**6
+        self._last_volume: VolumeHealth | None = None  # recorder thread only
+        self.mount_watcher = MountWatcher(lambda: self.events.put(VolumesChanged()))
         self.recorder = Recorder(
             self.store,
             config.board.sample_rate,
             config.storage.fsync_interval_s,
             on_error=lambda msg: self.events.put(StorageFault(msg)),
+            choose_volume=self._choose_volume,
+            volume_problem=self._volume_problem,
+            on_fallback=self._on_fallback,
         )
         self.player = AnnouncementPlayer(self.board.audio)
         self.listener = LineListener(self.events.put, country=config.line.country)
@@ -138,6 +164,40 @@ class Daemon:
         self._current: _CurrentCall | None = None
         self._stop = threading.Event()
         self._web: Any = None
+
+    # -- volumes: these run on the recorder thread (probing can block on a dying stick) -----
+    def _choose_volume(self) -> str:
+        """Probe the volumes and name the one the next recording goes to (the SD card when
+        none can take it: the write error then says why)."""
+        choice, healths = self.volumes.select(self._min_free_bytes)
+        self._report_choice(choice, fallback_notice(self._last_volume, choice))
+        name = choice.name or SD
+        self._last_volume = next((h for h in healths if h.name == name), None)
+        return name
+
+    def _report_choice(self, choice: Choice, notice: str | None) -> None:
+        if notice:
+            log.warning("%s", notice)
+            self.events.put(StorageFault(notice, part="volume"))
+        elif choice.name == choice.preferred:
+            self.events.put(StorageFault("", part="volume"))  # back on the preferred volume
+
+    def _volume_problem(self, volume: str) -> str | None:
+        health = next((h for h in self.volumes.check() if h.name == volume), None)
+        if health is None or health.usable:
+            return None
+        return health.error or "not writable"
+
+    def _on_fallback(self, volume: str, problem: str) -> None:
+        """A recording left `volume` for the SD card during a call."""
+        previous = self._last_volume
+        choice, healths = self.volumes.select(self._min_free_bytes)
+        notice = fallback_notice(previous, choice) if choice.name != volume else None
+        if not notice:
+            notice = f"Recording to {label(SD)}: {label(volume)} failed during a call ({problem})."
+        log.warning("%s", notice)
+        self.events.put(StorageFault(notice, part="volume"))
+        self._last_volume = next((h for h in healths if h.name == SD), None)
 
     def _on_line_audio(self, pcm: bytes) -> None:
         """Capture callback (PortAudio's thread): enqueue only."""
@@ -195,7 +255,9 @@ class Daemon:
         recovered = self.store.recover()
         if recovered:
             log.warning("%d interrupted recording(s) recovered", len(recovered))
+        self._choose_volume()  # logs and shows where recordings go, before any call
         self.recorder.start()
+        self.mount_watcher.start()
         self.housekeeper.start()
         self.housekeeper.request("start")
         self._next_retention = time.monotonic() + self.config.retention.check_interval_minutes * 60
@@ -219,6 +281,7 @@ class Daemon:
             self._web.stop()
         self.board.stop()
         self.listener.stop()
+        self.mount_watcher.stop()
         self.recorder.stop()
         self.housekeeper.stop()
         self.store.close()
@@ -254,6 +317,11 @@ class Daemon:
             self.status.set_fault(event.part, "" if event.ok else event.detail or "failed")
         elif isinstance(event, StorageFault):
             self.status.set_fault(event.part, event.detail)
+        elif isinstance(event, VolumesChanged):
+            # Probing is done off this thread: the recorder checks the volume it writes to,
+            # retention reports the volumes; the next recording probes them again.
+            self.recorder.check_volume()
+            self.housekeeper.request("volumes changed")
         elif isinstance(event, RecordingIndexed):
             self.status.recording_done(event.meta)
             if self.housekeeper.space_is_low():

@@ -70,7 +70,16 @@ class Housekeeper:
         self.erased_total = 0
 
     def volumes(self) -> list[VolumeUsage]:
-        return [volume_usage("sd", self.store.root)]
+        """The SD card, and the USB stick while it is mounted (its recordings stay indexed
+        when it is not, but its space is not known then)."""
+        usage = [volume_usage("sd", self.store.root)]
+        point = self.store.usb_mount_point
+        if point is not None and self.store.available("usb"):
+            try:
+                usage.append(volume_usage("usb", point))
+            except OSError as exc:  # a failing stick: the recorder reports it
+                log.warning("USB stick: cannot read its space: %s", exc.strerror or exc)
+        return usage
 
     # -- called from other threads: enqueue only -------------------------------------------
     def request(self, why: str) -> None:

@@ -27,6 +27,7 @@ _PART_NAMES = {
     "playback": "announcement playback",
     "storage": "storage",
     "retention": "storage space",
+    "volume": "recordings volume (USB stick)",
 }
 
 

@@ -84,6 +84,7 @@ def write_config(
     data = directory / "data"
     run.mkdir(parents=True, exist_ok=True)
     (data / "prompts").mkdir(parents=True, exist_ok=True)
+    (directory / "usb").mkdir(exist_ok=True)  # the stick's mount point (a test mounts a tmpfs)
     config = directory / "callrec.toml"
     config.write_text(
         f'runtime_dir = "{run}"\n'
@@ -102,6 +103,7 @@ def write_config(
         f'outgoing = "{prompt}"\n'
         "[storage]\n"
         f'data_dir = "{data}"\n'
+        f'usb_mount_point = "{directory / "usb"}"\n'
         "[web]\n"
         f"port = {web_port or free_port()}\n"
         "threads = 4\n"

@@ -13,11 +13,15 @@ from callrec.config import Config
 from callrec.storage.keystore import KeyStore
 from callrec.storage.recordings import (
     ENCRYPTED_SUFFIX,
+    AudioSource,
+    JoinedWav,
+    PcmPart,
     RecordingStore,
     is_recording_id,
     load_sidecar_file,
     open_audio_file,
 )
+from callrec.storage.volumes import DEFAULT_USB_SUBDIR, SD, USB
 
 
 def open_keys(config: Config) -> KeyStore | None:
@@ -32,29 +36,55 @@ def open_keys(config: Config) -> KeyStore | None:
 
 
 def open_store(config: Config) -> RecordingStore:
-    return RecordingStore(config.data_dir, open_keys(config))
+    return RecordingStore(
+        config.data_dir, open_keys(config), usb_mount_point=config.storage.usb_mount_point
+    )
 
 
-def _folder(config: Config, rec_id: str) -> Path:
+def _folders(config: Config, rec_id: str) -> dict[str, Path]:
+    """The recording's folder on each volume, the SD card first."""
     if not is_recording_id(rec_id):
         raise FileNotFoundError(f"not a recording id: {rec_id!r}")
-    return config.data_dir / "recordings" / rec_id[:4] / rec_id[4:6]
+    sub = Path(rec_id[:4]) / rec_id[4:6]
+    usb = Path(config.storage.usb_mount_point) / DEFAULT_USB_SUBDIR / "recordings"
+    return {SD: config.data_dir / "recordings" / sub, USB: usb / sub}
 
 
 def read_recording_sidecar(config: Config, rec_id: str) -> dict[str, Any] | None:
-    """A recording's metadata from its sidecar (opened with its key), without the index."""
-    return load_sidecar_file(_folder(config, rec_id) / f"{rec_id}.json", rec_id, open_keys(config))
+    """A recording's metadata from its sidecar (opened with its key), without the index. The
+    SD card's sidecar wins over the stick's (a call that fell back to the SD card)."""
+    keys = open_keys(config)
+    for folder in _folders(config, rec_id).values():
+        meta = load_sidecar_file(folder / f"{rec_id}.json", rec_id, keys)
+        if meta is not None:
+            return meta
+    return None
 
 
 def read_recording_wav(config: Config, rec_id: str, rate: int | None = None) -> bytes:
     """A recording's audio as WAV bytes, decrypted if needed, without opening the index (so a
-    tool or a test can read it while the daemon runs). Raises FileNotFoundError."""
-    folder = _folder(config, rec_id)
-    found = [p for p in (folder / f"{rec_id}{ENCRYPTED_SUFFIX}", folder / f"{rec_id}.wav")
-             if p.exists()]
-    if not found:
-        raise FileNotFoundError(f"recording {rec_id}: no audio")
-    source = open_audio_file(found[0], rec_id, open_keys(config), rate or config.board.sample_rate)
+    tool or a test can read it while the daemon runs); the parts of a call that fell back to
+    the SD card are joined. Raises FileNotFoundError."""
+    folders = _folders(config, rec_id)
+    keys = open_keys(config)
+    rate = rate or config.board.sample_rate
+    meta = read_recording_sidecar(config, rec_id) or {}
+    parts = meta.get("parts")
+    source: AudioSource
+    if isinstance(parts, list) and parts:
+        found = [(folders.get(p.get("volume", SD), folders[SD]) / p["file"], p.get("bytes"))
+                 for p in parts]
+        present = [(path, count) for path, count in found if path.is_file()]
+        if not present:
+            raise FileNotFoundError(f"recording {rec_id}: no audio")
+        source = JoinedWav([PcmPart(path, rec_id, keys, count) for path, count in present], rate)
+    else:
+        names = (f"{rec_id}{ENCRYPTED_SUFFIX}", f"{rec_id}.wav")
+        paths = [folder / name for folder in folders.values() for name in names]
+        found_paths = [p for p in paths if p.exists()]
+        if not found_paths:
+            raise FileNotFoundError(f"recording {rec_id}: no audio")
+        source = open_audio_file(found_paths[0], rec_id, keys, rate)
     try:
         return source.read_range(0, source.size())
     finally:

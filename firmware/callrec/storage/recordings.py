@@ -1,14 +1,25 @@
 """The recordings on disk and their index: the one writer of the TinyDB index.
 
-Layout under <data_dir>/recordings/YYYY/MM/:
+Layout under <data_dir>/recordings/YYYY/MM/ (volume "sd", the SD card) or
+<usb_mount_point>/callrec/recordings/YYYY/MM/ (volume "usb", the USB stick):
     <id>.cra    the audio, encrypted (crypto.EncryptedWriter: AES-256-GCM, one-second chunks)
     <id>.json   the sidecar: the recording's metadata, the source of truth for the index,
                 sealed under the recording's key ({"id": ..., "sealed": base64})
-and <data_dir>/keys/: the device key and each recording's wrapped key (keystore.KeyStore).
+and, on the SD card only, <data_dir>/index/ and <data_dir>/keys/: the device key and each
+recording's wrapped key (keystore.KeyStore).
 Without a KeyStore (encryption turned off in the configuration) the audio is a plain <id>.wav
 and the sidecar plain JSON; both kinds are read whatever the setting, so turning encryption on
 keeps older recordings playable. Ids are made of the UTC start time and random hex: no phone
 number or name ever appears in a file or folder name.
+
+A recording's metadata names its `volume`: where its sidecar is (absent: "sd"). Its audio is
+<id>.cra next to it, unless `parts` lists the audio files in order, each
+{"volume", "file", "bytes"}: a stick that failed during a call leaves the audio written to it
+until the last successful sync, and the rest of the call continues on the SD card as
+<id>.part2.cra (the sidecar then on the SD card). Only the first `bytes` of each part count
+(a part abandoned after an error may hold a few unsynced bytes that the next part repeats).
+A recording whose stick is not inserted stays indexed; its audio cannot be played until the
+stick is back. The index and the keys never go on the stick.
 
 The index is sharded by month (index/YYYY-MM.json, one TinyDB each, see index_shards), so adding
 a recording rewrites only its month; index/recordings.json is a manifest naming the shards. A
@@ -26,6 +37,7 @@ sorted by id (paging), and a map from the digits of caller and called numbers to
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import logging
 import os
@@ -33,7 +45,7 @@ import re
 import secrets
 import shutil
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -66,7 +78,17 @@ from callrec.storage.index_shards import (
 )
 from callrec.storage.index_view import IndexView
 from callrec.storage.keystore import KeyStore, KeyStoreError
-from callrec.storage.wavstream import StreamingWavWriter, repair
+from callrec.storage.volumes import (
+    DEFAULT_USB_SUBDIR,
+    MOUNTINFO,
+    SD,
+    USB,
+    label,
+    mount_for,
+    parse_mountinfo,
+)
+from callrec.storage.wavstream import HEADER_BYTES as WAV_HEADER_BYTES
+from callrec.storage.wavstream import StreamingWavWriter, repair, wav_header
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +177,87 @@ class DecryptedWav:
         self._reader.close()
 
 
+class PcmPart:
+    """The PCM of one audio file (encrypted or plain), by byte range; `limit` caps its size."""
+
+    def __init__(self, path: Path, rec_id: str, keys: KeyStore | None, limit: int | None) -> None:
+        self._reader: EncryptedReader | None = None
+        self._f = None
+        if path.suffix == ENCRYPTED_SUFFIX:
+            key = keys.key_for(rec_id) if keys is not None else None
+            if key is None:
+                raise FileNotFoundError(f"recording {rec_id}: no key to decrypt its audio")
+            try:
+                self._reader = EncryptedReader(path, key, rec_id, require_final=False)
+            except CryptoError as exc:
+                raise FileNotFoundError(f"recording {rec_id}: {exc}") from None
+            size = self._reader.plaintext_size()
+        else:
+            self._f = open(path, "rb")  # closed by close()
+            size = max(0, os.fstat(self._f.fileno()).st_size - WAV_HEADER_BYTES)
+        self.size = size if limit is None else min(size, limit)
+
+    def read(self, start: int, end: int) -> bytes:
+        end = min(end, self.size)
+        if end <= start:
+            return b""
+        if self._reader is not None:
+            return self._reader.read_range(start, end)
+        assert self._f is not None
+        return os.pread(self._f.fileno(), end - start, WAV_HEADER_BYTES + start)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        if self._f is not None:
+            self._f.close()
+
+
+class JoinedWav:
+    """A recording made of several audio parts as one WAV AudioSource."""
+
+    content_type = "audio/wav"
+
+    def __init__(self, parts: list[PcmPart], rate: int) -> None:
+        self._parts = parts
+        self._total = sum(p.size for p in parts)
+        self._header = wav_header(self._total, rate)
+
+    def size(self) -> int:
+        return len(self._header) + self._total
+
+    def read_range(self, start: int, end: int) -> bytes:
+        end = min(end, self.size())
+        out = [self._header[start:end]] if start < len(self._header) else []
+        pos = len(self._header)
+        for part in self._parts:
+            lo, hi = max(start, pos), min(end, pos + part.size)
+            if lo < hi:
+                out.append(part.read(lo - pos, hi - pos))
+            pos += part.size
+        return b"".join(out)
+
+    def close(self) -> None:
+        for part in self._parts:
+            part.close()
+
+
+def usb_mounted(mount_point: Path) -> bool:
+    """The stick's folder is on a filesystem mounted at `mount_point` or below it (not on the
+    SD card's empty mount-point directory). Reads the mount table only: never blocks on the
+    stick itself."""
+    point = os.path.realpath(mount_point)
+    try:
+        text = MOUNTINFO.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return os.path.ismount(point)
+    entry = mount_for(os.path.join(point, DEFAULT_USB_SUBDIR), parse_mountinfo(text))
+    if entry is None:
+        return False
+    at = os.path.normpath(entry.mount_point)
+    return at == point or at.startswith(point.rstrip("/") + "/")
+
+
 def load_sidecar_file(path: Path, rec_id: str, keys: KeyStore | None) -> dict[str, Any] | None:
     """The sidecar at `path`, opened if sealed; None (and a log line) if it is missing,
     unreadable or its key is gone (crypto-erased)."""
@@ -192,11 +295,27 @@ def open_audio_file(path: Path, rec_id: str, keys: KeyStore | None, rate: int) -
 class RecordingStore:
     """Files and index of recordings. Thread-safe; the only code that writes the index."""
 
-    def __init__(self, data_dir: Path, keys: KeyStore | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        keys: KeyStore | None = None,
+        *,
+        usb_mount_point: Path | str | None = None,
+        usb_available: Callable[[], bool] | None = None,
+    ) -> None:
+        """`usb_mount_point`: the stick's recordings are under <it>/callrec/recordings.
+        `usb_available` tells whether the stick is there now (default: its mount is listed in
+        the mount table); tests pass their own."""
         self.keys = keys
         self._sealer = Sealer(keys.derive_key("index")) if keys is not None else None
         self.root = Path(data_dir) / "recordings"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.roots: dict[str, Path] = {SD: self.root}
+        self.usb_mount_point = Path(usb_mount_point) if usb_mount_point is not None else None
+        if self.usb_mount_point is not None:
+            self.roots[USB] = self.usb_mount_point / DEFAULT_USB_SUBDIR / "recordings"
+            point = self.usb_mount_point
+            self._usb_available = usb_available or (lambda: usb_mounted(point))
         self.index_dir = Path(data_dir) / "index"
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self._manifest = self.index_dir / "recordings.json"
@@ -209,30 +328,83 @@ class RecordingStore:
         with self._lock:
             self._open_index()
 
-    # -- paths -------------------------------------------------------------------------------
-    def _folder(self, rec_id: str) -> Path:
+    # -- volumes and paths -------------------------------------------------------------------
+    def available(self, volume: str) -> bool:
+        """Whether a volume's files can be read and written now (the SD card always is)."""
+        if volume == SD:
+            return True
+        return volume == USB and USB in self.roots and self._usb_available()
+
+    def usable_roots(self) -> list[tuple[str, Path]]:
+        return [(name, root) for name, root in self.roots.items() if self.available(name)]
+
+    def _folder(self, rec_id: str, volume: str = SD) -> Path:
         m = _ID_RE.match(rec_id)
         if not m:
             raise UnknownRecording(rec_id)
-        return self.root / m.group(1) / m.group(2)
+        return self.roots.get(volume, self.root) / m.group(1) / m.group(2)
+
+    def _order(self, first: str) -> list[str]:
+        return [first, *(v for v in self.roots if v != first)] if first in self.roots else [
+            *self.roots]
+
+    def part_file(self, rec_id: str, part: int = 1) -> str:
+        """The name of a recording's audio file: <id>.cra, or <id>.partN.cra after a fall-back
+        (.wav without encryption)."""
+        suffix = ENCRYPTED_SUFFIX if self.keys is not None else ".wav"
+        return f"{rec_id}{suffix}" if part == 1 else f"{rec_id}.part{part}{suffix}"
+
+    def _meta(self, rec_id: str) -> dict[str, Any]:
+        return self.get(rec_id) or self.load_sidecar(rec_id) or {}
+
+    def audio_parts(
+        self, rec_id: str, meta: dict[str, Any] | None = None
+    ) -> list[tuple[str, Path, int | None]]:
+        """The recording's audio files in order: (volume, path, bytes that count or None)."""
+        meta = self._meta(rec_id) if meta is None else meta
+        parts = meta.get("parts")
+        if isinstance(parts, list) and parts:
+            return [
+                (str(p.get("volume", SD)), self._folder(rec_id, str(p.get("volume", SD)))
+                 / Path(str(p["file"])).name, p.get("bytes"))
+                for p in parts if isinstance(p, dict) and p.get("file")
+            ]
+        volume = str(meta.get("volume") or SD)
+        for vol in self._order(volume):
+            folder = self._folder(rec_id, vol)
+            for name in (f"{rec_id}{ENCRYPTED_SUFFIX}", f"{rec_id}.wav"):
+                if (folder / name).exists():
+                    return [(vol, folder / name, None)]
+        return [(volume, self._folder(rec_id, volume) / self.part_file(rec_id), None)]
 
     def audio_path(self, rec_id: str) -> Path:
-        """Where the audio is (encrypted .cra, or a plain .wav from before encryption); for a
-        recording without audio yet, where a new one would go."""
-        folder = self._folder(rec_id)
-        sealed, plain = folder / f"{rec_id}{ENCRYPTED_SUFFIX}", folder / f"{rec_id}.wav"
-        if sealed.exists() or (self.keys is not None and not plain.exists()):
-            return sealed
-        return plain
+        """Where the (last part of the) audio is (encrypted .cra, or a plain .wav from before
+        encryption); for a recording without audio yet, where a new one would go."""
+        return self.audio_parts(rec_id)[-1][1]
+
+    def _file_names(self, rec_id: str) -> list[str]:
+        """Every file name a recording can have in its folder: audio parts first, sidecar last."""
+        audio = [f"{rec_id}{ENCRYPTED_SUFFIX}", f"{rec_id}.wav"]
+        audio += [f"{rec_id}.part{n}{ext}" for n in (2, 3) for ext in (ENCRYPTED_SUFFIX, ".wav")]
+        return [*audio, f"{rec_id}.json"]
 
     def has_files(self, rec_id: str) -> bool:
-        """Anything of the recording left on disk (audio, sidecar or key)."""
-        folder = self._folder(rec_id)
-        names = (f"{rec_id}{ENCRYPTED_SUFFIX}", f"{rec_id}.wav", f"{rec_id}.json")
+        """Anything of the recording left on disk (audio, sidecar or key), on any volume."""
         key = self.keys is not None and self.keys.has_key(rec_id)
-        return key or any((folder / n).exists() for n in names)
+        return key or any(
+            (self._folder(rec_id, vol) / n).exists()
+            for vol in self.roots for n in self._file_names(rec_id)
+        )
 
-    def sidecar_path(self, rec_id: str) -> Path:
+    def sidecar_path(self, rec_id: str, volume: str | None = None) -> Path:
+        """The sidecar on `volume`; without it, the one that exists (the SD card's wins: a
+        fall-back's final sidecar is there), else where the SD card's would go."""
+        if volume is not None:
+            return self._folder(rec_id, volume) / f"{rec_id}.json"
+        for vol in self.roots:
+            path = self._folder(rec_id, vol) / f"{rec_id}.json"
+            if path.exists():
+                return path
         return self._folder(rec_id) / f"{rec_id}.json"
 
     def shard_path(self, month: str) -> Path:
@@ -291,14 +463,17 @@ class RecordingStore:
             previous = shard_docs(AtomicJSONStorage(storage.prev, self._sealer).read())
         except (CorruptIndex, ValueError):
             previous = []
-        folder = self.root / month[:4] / month[5:]
-        found = {m["id"]: m for m in self._read_sidecars(folder)}
+        found: dict[str, dict[str, Any]] = {}
+        for _, root in self.usable_roots():
+            for meta in self._read_sidecars(root / month[:4] / month[5:]):
+                found.setdefault(meta["id"], meta)  # the SD card's first: it wins
         docs = list(found.values())
         for doc in previous:
             rec_id = doc["id"]
-            # Keep the previous entry only where the sidecar exists but could not be read.
+            # Keep the previous entry where the sidecar exists but could not be read, or is
+            # on a stick that is not inserted.
             if rec_id not in found and is_recording_id(rec_id) and (
-                self.sidecar_path(rec_id).exists()
+                self.sidecar_path(rec_id).exists() or not self._reachable(doc)
             ):
                 docs.append(doc)
         storage.write(shard_document(sorted(docs, key=lambda d: str(d["id"]))))
@@ -351,8 +526,21 @@ class RecordingStore:
     def _write_manifest(self) -> None:
         write_manifest(self._manifest, sorted(self._months), self._sealer)
 
+    def _reachable(self, doc: dict[str, Any]) -> bool:
+        """False when the recording's sidecar or audio is on a volume that is not there."""
+        volumes = {str(doc.get("volume") or SD)}
+        parts = doc.get("parts")
+        if isinstance(parts, list):
+            volumes |= {str(p.get("volume", SD)) for p in parts if isinstance(p, dict)}
+        return all(self.available(v) for v in volumes)
+
     def _rebuild(self) -> int:
-        n = self._replace_all(list(self.iter_sidecars()))
+        docs = list(self.iter_sidecars())
+        found = {d["id"] for d in docs}
+        # Recordings on a stick that is not inserted keep their index entries.
+        docs += [d for d in (self._view.doc(i) for i in range(len(self._view)))
+                 if d["id"] not in found and d.get("volume", SD) != SD and not self._reachable(d)]
+        n = self._replace_all(docs)
         log.info("index rebuilt: %d recordings", n)
         return n
 
@@ -369,14 +557,21 @@ class RecordingStore:
     def _read_sidecars(self, folder: Path) -> Iterator[dict[str, Any]]:
         for path in sorted(folder.glob("*.json")):
             if is_recording_id(path.stem):
-                meta = self.load_sidecar(path.stem)
+                meta = load_sidecar_file(path, path.stem, self.keys)
                 if meta is not None:
                     yield meta
 
     def iter_sidecars(self) -> Iterator[dict[str, Any]]:
-        for folder in sorted(self.root.glob("*/*")):
-            if folder.is_dir():
-                yield from self._read_sidecars(folder)
+        """Every readable sidecar on the volumes that are there now; a recording with a
+        sidecar on both (a call that fell back to the SD card) is read from the SD card."""
+        seen: set[str] = set()
+        for _, root in self.usable_roots():
+            for folder in sorted(root.glob("*/*")):
+                if folder.is_dir():
+                    for meta in self._read_sidecars(folder):
+                        if meta["id"] not in seen:
+                            seen.add(meta["id"])
+                            yield meta
 
     # -- index: writes -----------------------------------------------------------------------
     def _table(self, month: str) -> Table:
@@ -410,10 +605,21 @@ class RecordingStore:
         return db.storage.bytes_written if db is not None else 0  # type: ignore[attr-defined]
 
     # -- writes ------------------------------------------------------------------------------
-    def prepare(self, rec_id: str) -> Path:
+    def prepare(self, rec_id: str, volume: str = SD) -> Path:
         """Create the folder for a new recording and return where its audio goes."""
-        self._folder(rec_id).mkdir(parents=True, exist_ok=True)
-        return self.audio_path(rec_id)
+        folder = self._writable_folder(rec_id, volume)
+        if volume == SD:
+            return self.audio_path(rec_id)
+        return folder / self.part_file(rec_id)
+
+    def _writable_folder(self, rec_id: str, volume: str) -> Path:
+        """The recording's folder on `volume`, created; never on a stick that is not mounted
+        (that would write into the SD card's empty mount-point directory)."""
+        if not self.available(volume):
+            raise OSError(errno.ENODEV, f"{label(volume)} is not mounted")
+        folder = self._folder(rec_id, volume)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return folder
 
     def _key(self, rec_id: str) -> bytes | None:
         """The recording's data key, made (and durably stored, wrapped) on first use."""
@@ -421,13 +627,17 @@ class RecordingStore:
             return None
         return self.keys.key_for(rec_id) or self.keys.new_key(rec_id)
 
-    def open_writer(self, sidecar: dict[str, Any], rate: int) -> AudioWriter:
-        """Start a recording's files: its key, its sidecar (status "recording", so a crash is
-        recovered at the next start), then the audio file, returned open for appending."""
+    def open_writer(
+        self, sidecar: dict[str, Any], rate: int, volume: str = SD, part: int = 1
+    ) -> AudioWriter:
+        """Start a recording's files on `volume`: its key (on the SD card), its sidecar
+        (status "recording", so a crash is recovered at the next start), then the audio file
+        (`part` > 1: a continuation, which the sidecar's `parts` must list), returned open
+        for appending."""
         rec_id = sidecar["id"]
-        path = self.prepare(rec_id)
+        path = self._writable_folder(rec_id, volume) / self.part_file(rec_id, part)
         key = self._key(rec_id)
-        self.write_sidecar(sidecar)
+        self.write_sidecar({**sidecar, "volume": volume})
         if key is None:
             return StreamingWavWriter(path, rate)
         return EncryptedWriter(path, key, rec_id)
@@ -455,27 +665,48 @@ class RecordingStore:
             sealed = encrypt_blob(key, payload, rec_id.encode())
             envelope = {"id": rec_id, "sealed": base64.b64encode(sealed).decode("ascii")}
             payload = json.dumps(envelope).encode()
-        self._folder(rec_id).mkdir(parents=True, exist_ok=True)
-        write_atomic(self.sidecar_path(rec_id), payload)
+        volume = str(meta.get("volume") or SD)
+        self._writable_folder(rec_id, volume)
+        write_atomic(self.sidecar_path(rec_id, volume), payload)
 
     def open_audio(self, rec_id: str) -> AudioSource:
         """The recording's audio as a WAV, for playback and download. Raises
         FileNotFoundError if there is none (never recorded, erased, or its key is gone)."""
-        meta = self.get(rec_id) or self.load_sidecar(rec_id) or {}
+        meta = self._meta(rec_id)
         rate = int(meta.get("audio", {}).get("sample_rate", 8000))
-        return open_audio_file(self.audio_path(rec_id), rec_id, self.keys, rate)
+        parts = self.audio_parts(rec_id, meta)
+        present = [p for p in parts if self.available(p[0]) and p[1].is_file()]
+        if not present:
+            if any(not self.available(vol) for vol, _, _ in parts):
+                raise FileNotFoundError(
+                    f"recording {rec_id}: its audio is on the USB stick, which is not inserted"
+                )
+            raise FileNotFoundError(f"recording {rec_id}: no audio")
+        if len(parts) == 1:
+            return open_audio_file(present[0][1], rec_id, self.keys, rate)
+        # A call that fell back to the SD card: its parts joined (those that are there).
+        opened: list[PcmPart] = []
+        try:
+            for _, path, count in present:
+                opened.append(PcmPart(path, rec_id, self.keys, count))
+        except BaseException:
+            for pcm in opened:
+                pcm.close()
+            raise
+        return JoinedWav(opened, rate)
 
     def has_audio(self, rec_id: str) -> bool:
-        path = self.audio_path(rec_id)
-        if path.suffix == ENCRYPTED_SUFFIX:
-            return path.is_file() and self.keys is not None and self.keys.has_key(rec_id)
-        return path.is_file()
+        paths = [path for vol, path, _ in self.audio_parts(rec_id)
+                 if self.available(vol) and path.is_file()]
+        if any(path.suffix == ENCRYPTED_SUFFIX for path in paths):
+            return self.keys is not None and self.keys.has_key(rec_id)
+        return bool(paths)
 
     def add(self, meta: dict[str, Any]) -> None:
         """Write the sidecar (durably) and then index the recording (in its month's shard).
         `size_bytes` (what retention counts) is set from the files on disk."""
         rec_id = meta["id"]
-        meta = {**meta, "size_bytes": self.disk_bytes(rec_id)}
+        meta = {**meta, "size_bytes": self.disk_bytes(rec_id, meta)}
         self.write_sidecar(meta)
         month = month_of(rec_id)
         with self._lock:
@@ -495,7 +726,8 @@ class RecordingStore:
     def erase(self, rec_id: str) -> bool:
         """Destroy the key, delete the audio, then the sidecar, then the index entry. False if
         unknown."""
-        audio, sidecar = self.audio_path(rec_id), self.sidecar_path(rec_id)
+        paths = [self._folder(rec_id, vol) / name
+                 for name in self._file_names(rec_id) for vol in self.roots]
         with self._lock:
             known = self._view.find(rec_id) is not None
             found = known or self.has_files(rec_id)
@@ -505,10 +737,17 @@ class RecordingStore:
             # drops, never audio without a record.
             if self.keys is not None:
                 self.keys.destroy(rec_id)
-            for path in (audio, sidecar):
-                path.unlink(missing_ok=True)
-            if audio.parent.is_dir():
-                fsync_dir(audio.parent)
+            for path in paths:  # every audio part on every volume, then the sidecars
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as exc:  # a failing stick: its copy is crypto-erased anyway
+                    log.warning("recording %s: cannot delete %s: %s", rec_id, path.name, exc)
+            for folder in {path.parent for path in paths}:
+                if folder.is_dir():
+                    try:
+                        fsync_dir(folder)
+                    except OSError:
+                        pass
             if known:
                 self._remove([rec_id])
         if found:
@@ -541,12 +780,13 @@ class RecordingStore:
         after its final sidecar was written).
         """
         on_disk: set[str] = set()
-        for folder in self.root.glob("*/*"):
-            if folder.is_dir():
-                on_disk.update(
-                    name[:-5] for name in os.listdir(folder)
-                    if name.endswith(".json") and is_recording_id(name[:-5])
-                )
+        for _, root in self.usable_roots():  # a stick that is not inserted is left alone
+            for folder in root.glob("*/*"):
+                if folder.is_dir():
+                    on_disk.update(
+                        name[:-5] for name in os.listdir(folder)
+                        if name.endswith(".json") and is_recording_id(name[:-5])
+                    )
         with self._lock:
             view = self._view
             to_read = sorted(i for i in on_disk if view.find(i) is None or i in view.open)
@@ -555,20 +795,26 @@ class RecordingStore:
             meta = self.load_sidecar(rec_id)
             if meta is None or meta.get("status") != "recording":
                 continue
-            audio = self.audio_path(rec_id)
+            parts = self.audio_parts(rec_id, meta)
+            volume, audio, _ = parts[-1]  # the part being written when it stopped
+            if not self.available(volume):
+                continue
             try:
                 size = self._repair_audio(rec_id, audio)
             except (OSError, ValueError, KeyStoreError) as exc:  # CryptoError is a ValueError
                 log.warning("recording %s cannot be recovered: %s", rec_id, exc)
                 continue
+            total = size + sum(int(count or 0) for _, _, count in parts[:-1])
+            if isinstance(meta.get("parts"), list) and meta["parts"]:
+                meta["parts"][-1]["bytes"] = size
             rate = int(meta.get("audio", {}).get("sample_rate", 8000))
             meta.update(
                 status="interrupted",
                 ended_at=datetime.fromtimestamp(audio.stat().st_mtime, UTC).isoformat(),
-                duration_s=round(size / (2 * rate), 3),
+                duration_s=round(total / (2 * rate), 3),
             )
             meta.setdefault("audio", {}).update(
-                bytes=size, file=audio.name, format="wav", codec="pcm_s16le", channels=1
+                bytes=total, file=audio.name, format="wav", codec="pcm_s16le", channels=1
             )
             if audio.suffix == ENCRYPTED_SUFFIX:
                 meta["audio"]["encryption"] = ENCRYPTION
@@ -580,6 +826,8 @@ class RecordingStore:
         with self._lock:
             gone = [i for i in self._view.ids
                     if i not in on_disk and not self.sidecar_path(i).exists()]
+            # A recording on a stick that is not inserted stays listed.
+            gone = [i for i in gone if self._reachable(self.get(i) or {})]
             if gone:
                 self._remove(gone)
         return recovered
@@ -632,10 +880,11 @@ class RecordingStore:
         with self._lock:
             return frozenset(self._view.open)
 
-    def disk_bytes(self, rec_id: str) -> int:
-        """Bytes the recording takes on disk: audio, sidecar and key file."""
-        folder = self._folder(rec_id)
-        paths = [self.audio_path(rec_id), folder / f"{rec_id}.json"]
+    def disk_bytes(self, rec_id: str, meta: dict[str, Any] | None = None) -> int:
+        """Bytes the recording takes on disk: audio parts, sidecar and key file."""
+        paths = [path for _, path, _ in self.audio_parts(rec_id, meta)]
+        paths.append(self.sidecar_path(rec_id, str((meta or {}).get("volume") or SD))
+                     if meta is not None else self.sidecar_path(rec_id))
         if self.keys is not None:
             paths.append(self.keys.keys_dir / rec_id[:6] / f"{rec_id}.key")
         return sum(p.stat().st_size for p in paths if p.exists())
