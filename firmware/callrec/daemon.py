@@ -324,8 +324,8 @@ class Daemon:
             self.housekeeper.request("volumes changed")
         elif isinstance(event, RecordingIndexed):
             self.status.recording_done(event.meta)
-            if self.housekeeper.space_is_low():
-                self.housekeeper.request("low_space")
+            # Checked on the housekeeping thread: statvfs on a dying stick can block.
+            self.housekeeper.request(Housekeeper.IF_LOW_SPACE)
         elif isinstance(event, ev.Tick) and event.at >= self._next_retention:
             self._next_retention = event.at + self.config.retention.check_interval_minutes * 60
             self.housekeeper.request("schedule")

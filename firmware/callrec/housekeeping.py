@@ -52,6 +52,8 @@ def volume_usage(name: str, path: Path) -> VolumeUsage:
 class Housekeeper:
     """Runs retention on request; `report` is the latest storage report (JSON-ready)."""
 
+    IF_LOW_SPACE = "low_space"  # a request that runs only if a volume is short of space
+
     def __init__(
         self,
         store: RecordingStore,
@@ -101,6 +103,8 @@ class Housekeeper:
     def _run(self) -> None:
         while (why := self._requests.get()) is not None:
             try:
+                if why == self.IF_LOW_SPACE and not self.space_is_low():
+                    continue
                 self.run_once(why)
             except Exception:  # a bug here must not stop retention for good
                 log.exception("retention run failed")
