@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 # systemd-timesyncd creates this once the clock was set from the network. A Pi has no battery
 # clock: until then the time may be days off, and age-based erasure waits (space rules do not).
 TIMESYNC_DIR = Path("/run/systemd/timesync")
+# Recordings erased per index write: the first run on an old archive may erase thousands.
+ERASE_BATCH = 500
 
 
 def clock_trusted(timesync_dir: Path = TIMESYNC_DIR) -> bool:
@@ -111,14 +113,14 @@ class Housekeeper:
 
     def preview(self) -> list[dict[str, Any]]:
         """The storage report without erasing anything (also sets `report_text`)."""
-        facts, _ = facts_from_index(self.store.all_docs())
+        facts, _ = facts_from_index(self.store.iter_docs())
         rows = storage_report(self.volumes(), facts, self.policy, self._now())
         self.report_text = format_report(rows)
         return [row.as_dict() for row in rows]
 
     def run_once(self, why: str = "manual") -> RetentionPlan:
         now = self._now()
-        facts, errors = facts_from_index(self.store.all_docs())
+        facts, errors = facts_from_index(self.store.iter_docs())
         for message in errors:
             log.warning("retention skips an index entry: %s", message)
         volumes = self.volumes()
@@ -128,13 +130,17 @@ class Housekeeper:
         plan = plan_retention(
             facts, volumes, self.policy, now, self.store.in_progress(), clock_trusted=trusted
         )
-        for deletion in plan.deletions:
-            if self.store.erase(deletion.rec_id):
-                self.erased_total += 1
-                log.info("%s", deletion_log_message(deletion))
+        for start in range(0, len(plan.deletions), ERASE_BATCH):
+            batch = plan.deletions[start : start + ERASE_BATCH]
+            erased = set(self.store.erase_many([d.rec_id for d in batch]))
+            for deletion in batch:
+                if deletion.rec_id in erased:
+                    self.erased_total += 1
+                    log.info("%s", deletion_log_message(deletion))
         self._on_shortfall("; ".join(s.describe() for s in plan.shortfalls))
         if plan.deletions:
-            facts, _ = facts_from_index(self.store.all_docs())
+            gone = {d.rec_id for d in plan.deletions}
+            facts = [f for f in facts if f.rec_id not in gone]
             volumes = self.volumes()
         rows = storage_report(volumes, facts, self.policy, now)
         self.report, self.report_text = [row.as_dict() for row in rows], format_report(rows)

@@ -81,3 +81,16 @@ def test_clock_trust_follows_timesyncd(tmp_path: Path) -> None:
     assert not clock_trusted(sync)
     (sync / "synchronized").touch()
     assert clock_trusted(sync)
+
+
+def test_a_large_erasure_writes_each_month_shard_once(store: RecordingStore) -> None:
+    ids = [add(store, 400 + i / 100) for i in range(60)]  # one month, all expired
+    keep = add(store, 1)
+    before = store.bytes_written
+    plan = keeper(store, min_free_mb=0).run_once()
+    assert sorted(d.rec_id for d in plan.deletions) == sorted(ids)
+    written = store.bytes_written - before
+    # One rewrite of the old month's shard per batch (one batch here), not sixty.
+    assert 0 < written < 2 * len(ids) * 1000
+    assert [r["id"] for r in store.all_docs()] == [keep]
+    assert not any(store.has_files(i) for i in ids)

@@ -726,31 +726,43 @@ class RecordingStore:
     def erase(self, rec_id: str) -> bool:
         """Destroy the key, delete the audio, then the sidecar, then the index entry. False if
         unknown."""
-        paths = [self._folder(rec_id, vol) / name
-                 for name in self._file_names(rec_id) for vol in self.roots]
+        return bool(self.erase_many([rec_id]))
+
+    def erase_many(self, ids: list[str]) -> list[str]:
+        """Erase several recordings (as `erase`), writing each month's index shard once: a
+        retention run erasing thousands must not rewrite a shard per recording (SD-card
+        wear). Returns the ids that existed."""
+        found: list[str] = []
+        indexed: list[str] = []
         with self._lock:
-            known = self._view.find(rec_id) is not None
-            found = known or self.has_files(rec_id)
-            # The key first (crypto-erasure): once it is gone, copies of the audio and sidecar
-            # left in flash blocks are unreadable. Then the audio: it is the personal data. A
-            # crash after it leaves a sidecar without audio, which the index check at start
-            # drops, never audio without a record.
-            if self.keys is not None:
-                self.keys.destroy(rec_id)
-            for path in paths:  # every audio part on every volume, then the sidecars
-                try:
-                    path.unlink(missing_ok=True)
-                except OSError as exc:  # a failing stick: its copy is crypto-erased anyway
-                    log.warning("recording %s: cannot delete %s: %s", rec_id, path.name, exc)
-            for folder in {path.parent for path in paths}:
-                if folder.is_dir():
+            for rec_id in ids:
+                paths = [self._folder(rec_id, vol) / name
+                         for name in self._file_names(rec_id) for vol in self.roots]
+                known = self._view.find(rec_id) is not None
+                if known or self.has_files(rec_id):
+                    found.append(rec_id)
+                if known:
+                    indexed.append(rec_id)
+                # The key first (crypto-erasure): once it is gone, copies of the audio and
+                # sidecar left in flash blocks are unreadable. Then the audio: it is the
+                # personal data. A crash after it leaves a sidecar without audio, which the
+                # index check at start drops, never audio without a record.
+                if self.keys is not None:
+                    self.keys.destroy(rec_id)
+                for path in paths:  # every audio part on every volume, then the sidecars
                     try:
-                        fsync_dir(folder)
-                    except OSError:
-                        pass
-            if known:
-                self._remove([rec_id])
-        if found:
+                        path.unlink(missing_ok=True)
+                    except OSError as exc:  # a failing stick: its copy is crypto-erased anyway
+                        log.warning("recording %s: cannot delete %s: %s", rec_id, path.name, exc)
+                for folder in {path.parent for path in paths}:
+                    if folder.is_dir():
+                        try:
+                            fsync_dir(folder)
+                        except OSError:
+                            pass
+            if indexed:
+                self._remove(indexed)
+        for rec_id in found:
             log.info("recording %s erased", rec_id)
         return found
 
@@ -871,9 +883,20 @@ class RecordingStore:
             return [view.doc(i) for i in found if i is not None]
 
     def all_docs(self) -> list[dict[str, Any]]:
-        """Every recording's metadata, oldest first (for retention: a copy, read once)."""
+        """Every recording's metadata, oldest first (a copy: for small stores and tests)."""
+        return list(self.iter_docs())
+
+    def iter_docs(self) -> Iterator[dict[str, Any]]:
+        """Every recording's metadata, oldest first, parsed one at a time: a retention run
+        over 100,000 recordings must not hold 100,000 dicts at once."""
         with self._lock:
-            return [self._view.doc(i) for i in range(len(self._view))]
+            n = len(self._view)
+        for i in range(n):
+            with self._lock:
+                if i >= len(self._view):
+                    return
+                doc = self._view.doc(i)
+            yield doc
 
     def in_progress(self) -> frozenset[str]:
         """Ids indexed while still being recorded: retention never touches them."""

@@ -83,9 +83,10 @@ class RetentionPolicy:
         return None if self.max_age_days is None else timedelta(days=self.max_age_days)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecordingFacts:
-    """What retention needs to know about one recording, and nothing personal."""
+    """What retention needs to know about one recording, and nothing personal. Slotted: a
+    retention run holds one per recording (100,000 of them on a busy office's box)."""
 
     rec_id: str
     started_at: datetime  # timezone-aware; the start of the call
