@@ -499,6 +499,9 @@ prod_alsa_udev() {
 # depend on the stick, it notices mounts and unmounts by itself.
 prod_usb_units() {
   local before=$CHANGED rule_changed unit_changed
+  # The mount point exists before the daemon starts, so that its sandbox (ReadWritePaths)
+  # covers a stick mounted later. Root-owned: with no stick in, callrec cannot write there.
+  if [ ! -d /media/callrec ]; then run install -d -m 0755 /media/callrec; fi
   CHANGED=0
   install_file "$REPO/hw/udev/99-callrec-usb.rules" "$PROD_USB_UDEV" 0644
   rule_changed=$CHANGED
