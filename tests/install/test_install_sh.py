@@ -281,7 +281,8 @@ def test_dev_run_starts_everything_and_ctrl_c_stops_it(run_checkout: Path) -> No
         start_new_session=True,  # its own process group, as in a terminal
     )
     try:
-        seen = _read_until(proc, "placing calls", timeout=60)
+        # Generous: on a loaded CI machine the dev install (a pip check, PulseAudio) is slow.
+        seen = _read_until(proc, "placing calls", timeout=180)
         assert "Setup code:  STUB-SETUP-CODE" in seen, seen
         assert "Web UI:      http://127.0.0.1:" in seen, seen
         pids = _stub_pids(repo)

@@ -194,13 +194,36 @@ class AudioMatch:
     ref_start_s: float | None  # the reference position at the recording's first sample
     ref_end_s: float | None  # how far into the reference the recording reaches
     unmatched_after_start_s: float  # recording after the first match that is not the far end
+    silent_after_start_s: float  # digital silence inside the call, left out of the matching
     min_r: float  # the worst window's correlation (among those that match)
     discontinuities: int  # matching windows that are not where the previous one ended
+
+
+def _drop_inner_silence(x: np.ndarray, min_run: int = 8) -> tuple[np.ndarray, int]:
+    """`x` without the runs of digital silence (>= 1 ms of exact zeros) after its first
+    sound, and how many samples they held. On a loaded machine the simulated far end's
+    playback can run dry (a PulseAudio underrun): the line then carries zeros and the far end
+    resumes where it was. Nothing of its audio is missing there, but the inserted zeros would
+    shift every later window against the reference. The reference itself (noise) never has
+    such runs; the silence before the far end starts is kept (it is the recording's start)."""
+    nonzero = np.flatnonzero(x)
+    if nonzero.size == 0:
+        return x, 0
+    head, body = x[: nonzero[0]], x[nonzero[0] :]
+    zero = body == 0
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], zero.view(np.int8), [0]))))
+    keep = np.ones(len(body), dtype=bool)
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        if end - start >= min_run:
+            keep[start:end] = False
+    return np.concatenate((head, body[keep])), int(len(body) - keep.sum())
 
 
 def match_recording(ref: Reference, recorded: np.ndarray, window_s: float = WINDOW_S,
                     min_r: float = MIN_R) -> AudioMatch:
     win = max(16, int(window_s * ref.rate))
+    recorded_s = len(recorded) / ref.rate
+    recorded, silent_after = _drop_inner_silence(recorded)
     matched = unmatched_after = 0
     first: int | None = None
     start_ref: int | None = None
@@ -229,12 +252,13 @@ def match_recording(ref: Reference, recorded: np.ndarray, window_s: float = WIND
             if first is not None:
                 unmatched_after += len(piece)
     return AudioMatch(
-        recorded_s=len(recorded) / ref.rate,
+        recorded_s=recorded_s,
         matched_s=matched / ref.rate,
         first_match_s=None if first is None else first / ref.rate,
         ref_start_s=None if start_ref is None else start_ref / ref.rate,
         ref_end_s=None if end_ref is None else end_ref / ref.rate,
         unmatched_after_start_s=unmatched_after / ref.rate,
+        silent_after_start_s=silent_after / ref.rate,
         min_r=round(worst, 4) if first is not None else 0.0,
         discontinuities=jumps,
     )
