@@ -18,7 +18,6 @@ and samples the daemon's RSS throughout. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -32,6 +31,7 @@ from benchlib import default_json, machine, write_result
 
 from callrec.prompts import synthesize
 from callrec.sim.harness import Appliance, Pulse, write_config
+from callrec.storage.open_store import read_recording_sidecar
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -91,9 +91,11 @@ class RssSampler(threading.Thread):
 
 
 def recorded_seconds(app: Appliance) -> float:
+    """Seconds recorded so far, from the sidecars (sealed: opened with the appliance's keys)."""
     total = 0.0
     for path in (app.config.data_dir / "recordings").glob("*/*/*.json"):
-        total += float(json.loads(path.read_text()).get("duration_s", 0.0))
+        meta = read_recording_sidecar(app.config, path.stem) or {}
+        total += float(meta.get("duration_s", 0.0))
     return total
 
 
