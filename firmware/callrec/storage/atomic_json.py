@@ -20,15 +20,20 @@ if TYPE_CHECKING:
     from callrec.storage.crypto import Sealer
 
 
+def write_durably(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd` (os.write may write less) and fsync it."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that a crash leaves either the old or the new content."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        write_durably(fd, data)
     finally:
         os.close(fd)
     os.replace(tmp, path)

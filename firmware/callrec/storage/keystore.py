@@ -46,7 +46,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from callrec.storage.aead import AESGCM, InvalidTag, hkdf_sha256
-from callrec.storage.atomic_json import fsync_dir
+from callrec.storage.atomic_json import fsync_dir, write_durably
 
 __all__ = [
     "DEFAULT_DEVICE_KEY_PATH",
@@ -167,10 +167,7 @@ def _write_new_private(path: Path, data: bytes) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            write_durably(fd, data)
         finally:
             os.close(fd)
         try:
