@@ -24,7 +24,7 @@ def test_sim_call_produces_a_recording_of_what_the_caller_said(
 ) -> None:
     out = callrec(appliance, "sim", "call", "--number", "0611223344", "--name", "MARTIN",
                   "--audio", str(media["speech"]), "--rings", "2", "--ring-on-s", "0.4",
-                  "--ring-off-s", "1.0", "--heard", str(tmp_path / "heard.wav"))
+                  "--ring-off-s", "1.2", "--heard", str(tmp_path / "heard.wav"))
     assert out.returncode == 0, out.stderr
     reply = json.loads(out.stdout)
     assert reply["answered"] and reply["heard_prompt"]
