@@ -12,7 +12,14 @@ PESQ: ITU-T P.862 narrowband (`pesq`, mode "nb") over the whole call, scored in 
 most 15 s cut in the middle of the pauses between turns (pesq aborts on inputs above ~70 s),
 reported as the mean over windows (and the worst window).
 
-    python bench/codec.py [--seconds 90] [--seed 1]
+    python bench/codec.py [--seconds 90] [--seed 1] [--worker-minutes 30]
+
+Then the transcoder as the appliance runs it: a long call is captured into a real store
+(encrypted PCM chunks), and the real child process (callrec.storage.transcode, started by
+callrec.transcoder.Transcoder) turns it into the stored file. Reported: the child's CPU
+seconds per recorded hour (getrusage of children: user + system), its speed against real
+time, its peak RSS (its own VmHWM), the stored file's hours per GB on disk (encryption
+included), and that the result decodes to exactly the captured length.
 
 Chosen default (callrec.storage.codec): compact = Opus compression_level 0.995 + our DTX,
 measured 456-463 h/GB at PESQ-NB 3.79-3.81 over seeds 1-3. Plain libsndfile Opus never meets
@@ -26,8 +33,11 @@ import glob
 import io
 import itertools
 import os
+import resource
 import sys
+import tempfile
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -35,10 +45,14 @@ import soundfile as sf
 from benchlib import default_json, machine, write_result
 from pesq import pesq
 
+from callrec.config import Config, StorageConfig
 from callrec.dsp.g711 import alaw_decode, alaw_encode
 from callrec.dsp.resample import resample
 from callrec.dsp.signal import FULL_SCALE_DBM0
 from callrec.storage import codec
+from callrec.storage.open_store import open_store, read_recording_wav
+from callrec.storage.recordings import new_recording_id
+from callrec.transcoder import Transcoder
 
 RATE = 8000
 GOAL_H_PER_GB = 400.0
@@ -118,10 +132,52 @@ def sf_bytes(x: np.ndarray, fmt: str, subtype: str, level: float | None = None) 
     return buf.getvalue()
 
 
+def worker_figures(minutes: float, seed: int) -> dict[str, Any]:
+    """Transcode a `minutes`-long captured call with the appliance's own transcoder."""
+    line, _, _ = call_signal(minutes * 60, seed)
+    pcm = np.round(line * 32768).clip(-32768, 32767).astype("<i2").tobytes()
+    seconds = len(pcm) / 2 / RATE
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Config(storage=StorageConfig(data_dir=tmp, audio_format="compact"))
+        store = open_store(config)
+        rec_id = new_recording_id(datetime.now(UTC))
+        meta = {"id": rec_id, "status": "recording", "direction": "in"}
+        writer = store.open_writer(meta, RATE)
+        for i in range(0, len(pcm), 16000):  # one second at a time, as captured
+            writer.write(pcm[i : i + 16000])
+        writer.close()
+        store.add({**meta, "status": "complete", "duration_s": seconds,
+                   "audio": store.audio_info(writer, RATE)})
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        tc = Transcoder(store, "compact")
+        tc.start()
+        if not tc.wait_idle(3600):
+            sys.exit("the transcoder did not finish")
+        wall = time.perf_counter() - t0
+        tc.stop()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        stored = store.get(rec_id) or {}
+        if tc.done != 1 or stored.get("audio", {}).get("format") != "opus":
+            sys.exit(f"transcoding failed: {tc.failed}")
+        on_disk = store.disk_bytes(rec_id)
+        decoded = (len(read_recording_wav(config, rec_id)) - 44) // 2
+        store.close()
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"recorded_s": round(seconds, 1), "child_cpu_s": round(cpu, 2),
+            "cpu_s_per_recorded_hour": round(cpu * 3600 / seconds, 1),
+            "times_real_time": round(seconds / cpu, 1), "wall_s": round(wall, 2),
+            "child_peak_rss_mb": round(int(tc.last_result["peak_rss_kb"]) / 1024, 1),
+            "stored_bytes_on_disk": on_disk,
+            "hours_per_gb_on_disk": round(codec.hours_per_gb(on_disk, seconds), 1),
+            "samples_captured": len(pcm) // 2, "samples_decoded": decoded}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=90.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--worker-minutes", type=float, default=30.0)
     ap.add_argument("--json", default=default_json("codec"))
     args = ap.parse_args()
 
@@ -174,6 +230,12 @@ def main() -> None:
 
     print(f"\nchosen default: compact = Opus {codec.COMPACT_LEVEL} + DTX (the most compact "
           f"setting whose PESQ-NB stays >= {GOAL_PESQ} with margin); lossless = FLAC")
+
+    print(f"\nthe transcoder child on a {args.worker_minutes:g}-minute call (as the appliance "
+          "runs it):")
+    worker = worker_figures(args.worker_minutes, args.seed)
+    for key, value in worker.items():
+        print(f"  {key:28s} {value}")
     write_result(args.json, {
         "bench": "codec", "machine": machine(),
         "versions": {"soundfile": sf.__version__, "libsndfile": sf.__libsndfile_version__},
@@ -186,6 +248,7 @@ def main() -> None:
         "default": {"mode": "compact", "level": codec.COMPACT_LEVEL, "dtx": True,
                     "refresh_frames": codec.DTX_REFRESH_FRAMES},
         "results": rows,
+        "transcoder": worker,
     })
 
 

@@ -1,6 +1,6 @@
 """Benchmark of the recordings index at 10,000 and 100,000 recordings.
 
-For each N, a temporary data directory gets N sidecars (the truth) and the matching month shards,
+For each N, a temporary data directory gets N sidecars (the truth) and the matching day shards,
 written directly (no fsync) with realistic metadata spread over 36 months, ~4,000 distinct
 caller numbers. The shards and manifest are sealed as the appliance seals them (encryption at
 rest is on by default), so start-up includes decrypting them; added recordings get their own
@@ -10,7 +10,9 @@ its RSS is the store's alone) measures:
   - start-up: RecordingStore(data_dir) plus recover(), as the daemon does;
   - RSS (VmRSS and peak VmHWM) of the process holding the store, and of Python + imports alone;
   - page(offset, 25) p50/p95 over random offsets; search_number p50/p95 over random numbers;
-  - add(): time and bytes written per add (index shard + sidecar); erase() time.
+  - add(): time and bytes written per add (index shard + sidecar), into a day that already
+    holds its share of the archive (the last full day generated: ~N/1,100 recordings), as a
+    call of today would be; erase() time.
 
     python bench/index.py [--sizes 10000 100000] [--json PATH]
 """
@@ -72,8 +74,9 @@ def make_meta(rng: random.Random, started: datetime) -> dict[str, Any]:
     }
 
 
-def generate(data_dir: Path, n: int, seed: int = 1) -> list[str]:
-    """N sidecars and their month shards; returns the caller numbers used (for searches)."""
+def generate(data_dir: Path, n: int, seed: int = 1, months: bool = False) -> list[str]:
+    """N sidecars and their day shards (`months`: format 2's month shards, which the store
+    splits at its first start); returns the caller numbers used (for searches)."""
     rng = random.Random(seed)
     end = datetime(2026, 11, 28, tzinfo=UTC)
     span = timedelta(days=30.4 * MONTHS).total_seconds()
@@ -82,6 +85,7 @@ def generate(data_dir: Path, n: int, seed: int = 1) -> list[str]:
         started = end - timedelta(seconds=rng.uniform(0, span))
         meta = make_meta(rng, started.replace(microsecond=0))
         by_month.setdefault(f"{started:%Y-%m}", []).append(meta)
+    shards: dict[str, list[dict[str, Any]]] = {}
     from callrec.storage.atomic_json import seal
     from callrec.storage.crypto import Sealer
     from callrec.storage.keystore import KeyStore
@@ -98,10 +102,14 @@ def generate(data_dir: Path, n: int, seed: int = 1) -> list[str]:
         for meta in metas:
             (folder / f"{meta['id']}.json").write_text(json.dumps(meta, indent=1))
             numbers.add(meta["caller_number"] or meta["called_number"])
+            key = month if months else f"{month}-{meta['id'][6:8]}"
+            shards.setdefault(key, []).append(meta)
+    for key, metas in shards.items():
         doc = {"recordings": {str(i): m for i, m in enumerate(metas, 1)}}
-        shard = index / f"{month}.json"
+        shard = index / f"{key}.json"
         shard.write_bytes(seal(json.dumps(doc, separators=(",", ":")).encode(), shard, sealer))
-    manifest = {"meta": {"format": 2}, "shards": {m: {"file": f"{m}.json"} for m in by_month}}
+    manifest = {"meta": {"format": 2 if months else 3},
+                "shards": {k: {"file": f"{k}.json"} for k in shards}}
     path = index / "recordings.json"
     path.write_bytes(seal(json.dumps(manifest).encode(), path, sealer))
     return sorted(numbers)
@@ -149,13 +157,16 @@ def child(data_dir: Path, numbers: list[str]) -> dict[str, Any]:
     rrng = random.Random(3)
     before = store.bytes_written
     sidecar_bytes = 0
+    add_max = 0
     added = []
     for _ in range(50):
-        meta = make_meta(rrng, datetime(2026, 11, 28, 12, tzinfo=UTC))
-        meta["id"] = new_recording_id(datetime(2026, 11, 28, 12, rrng.randrange(60), tzinfo=UTC))
+        meta = make_meta(rrng, datetime(2026, 11, 27, 12, tzinfo=UTC))
+        meta["id"] = new_recording_id(datetime(2026, 11, 27, 12, rrng.randrange(60), tzinfo=UTC))
+        written = store.bytes_written
         t = time.perf_counter()
         store.add(meta)
         adds.append((time.perf_counter() - t) * 1e3)
+        add_max = max(add_max, store.bytes_written - written)
         sidecar_bytes += store.sidecar_path(meta["id"]).stat().st_size
         added.append(meta["id"])
     index_bytes = (store.bytes_written - before) / len(adds)
@@ -179,7 +190,8 @@ def child(data_dir: Path, numbers: list[str]) -> dict[str, Any]:
         "search_p95_ms": round(pct(searches, .95), 3),
         "search_hits_mean": round(statistics.mean(hits), 1), "search_hits_max": max(hits),
         "add_p50_ms": round(statistics.median(adds), 2), "add_p95_ms": round(pct(adds, .95), 2),
-        "add_index_bytes": int(index_bytes), "add_sidecar_bytes": sidecar_bytes // len(adds),
+        "add_index_bytes": int(index_bytes), "add_index_bytes_max": add_max,
+        "add_sidecar_bytes": sidecar_bytes // len(adds),
         "erase_p50_ms": round(statistics.median(erases), 2),
         "erase_p95_ms": round(pct(erases, .95), 2),
     }
@@ -191,7 +203,7 @@ def run(n: int) -> dict[str, Any]:
         t = time.perf_counter()
         numbers = generate(data, n)
         gen_s = time.perf_counter() - t
-        shards = sorted((data / "index").glob("????-??.json"))
+        shards = sorted((data / "index").glob("????-??-??.json"))
         sizes = [p.stat().st_size for p in shards]
         (data / "numbers.json").write_text(json.dumps(numbers))
         out = subprocess.run(
@@ -216,9 +228,10 @@ ROWS = [
     ("  hits per search (mean)", "search_hits_mean", ""),
     ("add() p50", "add_p50_ms", "ms"), ("add() p95", "add_p95_ms", "ms"),
     ("  index bytes written per add", "add_index_bytes", "B"),
+    ("  index bytes, largest add", "add_index_bytes_max", "B"),
     ("  sidecar bytes per add", "add_sidecar_bytes", "B"),
     ("erase() p50", "erase_p50_ms", "ms"), ("erase() p95", "erase_p95_ms", "ms"),
-    ("shards (months)", "shards", ""), ("shard size max", "shard_kb_max", "KB"),
+    ("shards (days)", "shards", ""), ("shard size max", "shard_kb_max", "KB"),
     ("generation (not measured)", "generate_s", "s"),
 ]
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +38,14 @@ def recording_wav(app: Appliance, rec_id: str, directory: Path) -> Path:
     path = directory / f"{rec_id}.wav"
     path.write_bytes(read_recording_wav(app.config, rec_id))
     return path
+
+
+def wait_stored_as(app: Appliance, rec_id: str, fmt: str, timeout: float = 60.0) -> dict[str, Any]:
+    """The recording's metadata once the transcoder has switched it to `fmt`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        meta = sidecar(app, rec_id)
+        if meta["audio"]["format"] == fmt:
+            return meta
+        assert time.monotonic() < deadline, f"{rec_id} still {meta['audio']['format']}"
+        time.sleep(0.2)

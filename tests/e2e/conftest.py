@@ -25,8 +25,9 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pulse]:
 
 
 def make_appliance(tmp_path: Path, pulse: Pulse, media: dict[str, Path],
-                   prompt: str = "test", device: str = "callrec-line") -> Appliance:
-    config = write_config(tmp_path, prompt=prompt, device=device)
+                   prompt: str = "test", device: str = "callrec-line",
+                   audio_format: str = "wav") -> Appliance:
+    config = write_config(tmp_path, prompt=prompt, device=device, audio_format=audio_format)
     if prompt == "test":
         shutil.copy(media["prompt"], tmp_path / "data" / "prompts" / "test.wav")
     return Appliance(tmp_path, pulse, config)
@@ -37,8 +38,10 @@ def appliance_factory(tmp_path: Path, pulse: Pulse, media: dict[str, Path]) -> I
     """Build (not start) appliances; all of them are stopped at the end of the test."""
     made: list[Appliance] = []
 
-    def make(prompt: str = "test", device: str = "callrec-line") -> Appliance:
-        app = make_appliance(tmp_path / f"app{len(made)}", pulse, media, prompt, device)
+    def make(prompt: str = "test", device: str = "callrec-line",
+             audio_format: str = "wav") -> Appliance:
+        app = make_appliance(tmp_path / f"app{len(made)}", pulse, media, prompt, device,
+                             audio_format)
         made.append(app)
         return app
 

@@ -1,18 +1,21 @@
 """The appliance in a real browser: first start, login, listen (seek), erase.
 
 Debian's Chromium driven by Playwright against the daemon on the simulated board, after a real
-simulated call: the same path a technician and a member of staff take.
+simulated call: the same path a technician and a member of staff take. The appliance keeps
+its default storage format, so the browser plays the encrypted Ogg/Opus file the transcoder
+made after hang-up, decrypted range by range as it seeks.
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from callrec.sim.harness import Appliance
-from recfiles import sidecar
+from recfiles import wait_stored_as
 
 pytestmark = pytest.mark.browser
 
@@ -20,16 +23,19 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "a long and memorable sentence"
 
 
-def test_setup_login_play_seek_erase(appliance: Appliance, media: dict[str, Path],
+def test_setup_login_play_seek_erase(appliance_factory: Any, media: dict[str, Path],
                                      tmp_path: Path) -> None:
     if CHROMIUM is None:
         pytest.fail("Chromium is not installed: run ./install.sh --dev --with-tests")
     from playwright.sync_api import sync_playwright
 
+    appliance: Appliance = appliance_factory(audio_format="compact")
+    appliance.start()
+
     appliance.call(direction="in", number="0698765432", audio=str(media["speech"]), rings=2,
                    ring_on_s=0.4, ring_off_s=1.0, talk_s=4.0)
     rec_id = appliance.wait_idle()["last_recording"]
-    meta = sidecar(appliance, rec_id)
+    meta = wait_stored_as(appliance, rec_id, "opus")
     code = (Path(appliance.config.runtime_dir) / "setup-code").read_text().strip()
 
     problems: list[str] = []
@@ -65,6 +71,7 @@ def test_setup_login_play_seek_erase(appliance: Appliance, media: dict[str, Path
             # Listen: the player loads the recording, and seeking works (HTTP Range).
             page.locator(f'a[href="/recordings/{rec_id}"]').first.click()
             page.wait_for_url(f"**/recordings/{rec_id}")
+            assert page.get_by_role("link", name="Download (Opus)").count() == 1
             page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
             duration = page.evaluate("document.querySelector('audio').duration")
             assert duration == pytest.approx(meta["duration_s"], abs=0.05)

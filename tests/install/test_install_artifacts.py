@@ -107,7 +107,7 @@ def test_every_unit_option_has_a_comment_saying_why() -> None:
         ("ExecStart", f"{EXEC_START} run --config /etc/callrec/callrec.toml"),
         ("User", "callrec"),
         ("Group", "callrec"),
-        ("SupplementaryGroups", "audio dialout gpio"),
+        ("SupplementaryGroups", "audio dialout gpio video"),
         ("RuntimeDirectory", "callrec"),
         ("StateDirectory", "callrec"),
         ("ConfigurationDirectory", "callrec"),
@@ -133,7 +133,8 @@ def test_unit_setting(key: str, value: str) -> None:
 
 def test_unit_allows_exactly_the_devices_it_needs() -> None:
     allowed = {v for k, v in _unit_settings() if k == "DeviceAllow"}
-    assert allowed == {"char-ttyAMA rw", "char-ttyS rw", "char-alsa rw", "char-gpiochip rw"}
+    assert allowed == {"char-ttyAMA rw", "char-ttyS rw", "char-alsa rw", "char-gpiochip rw",
+                       "/dev/vcio rw"}
     keys = [k for k, _ in _unit_settings()]
     assert "StartLimitIntervalSec" in keys and "StartLimitBurst" in keys
 

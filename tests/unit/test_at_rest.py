@@ -6,13 +6,18 @@ encrypted audio); then every file under the data directory is read raw, as a thi
 
 from __future__ import annotations
 
+import base64
 import os
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from callrec.config import Config, StorageConfig
+from callrec.storage.key_binding import FileBinding
+from callrec.storage.keystore import HardwareSecretError, WrongHardwareSecret, restore_device_key
 from callrec.storage.open_store import open_store, read_recording_sidecar, read_recording_wav
 from callrec.storage.recordings import new_recording_id
 
@@ -102,3 +107,88 @@ def test_index_of_another_device_is_refused_not_misread(tmp_path: Path) -> None:
     again = open_store(config)
     assert again.count() == 0  # the sealed shard is unreadable: rebuilt from sidecars (none)
     again.close()
+
+
+def test_stolen_sd_card_opens_nothing_without_the_hardware_secret(tmp_path: Path) -> None:
+    """The whole data directory, keys included, copied to another computer: without the
+    recorder's hardware secret (here the file standing for the Pi's OTP) nothing opens."""
+    board = tmp_path / "board" / "otp.key"  # on the recorder, not on the card
+    card = tmp_path / "card"
+    config = Config(storage=StorageConfig(data_dir=str(card), key_binding="file",
+                                          key_binding_file=str(board)))
+    store = open_store(config)
+    assert store.keys is not None and store.keys.binding_kind == "file"
+    rec_id = record(store, speech_like(1.0, seed=5))
+    device_key = base64.b32decode(_key_line(store.keys.export_device_key()))[:32]
+    recording_key = store.keys.key_for(rec_id)
+    store.close()
+    assert read_recording_sidecar(config, rec_id)["caller_number"] == NUMBER  # the owner
+
+    stolen = tmp_path / "elsewhere"
+    shutil.copytree(card, stolen)
+    assert (stolen / "keys" / "device.key").is_file()
+    for path, data in raw_files(stolen, except_device_key=Path("/nonexistent")).items():
+        for secret in (device_key, recording_key or b"?", NUMBER.encode(), b"DUPONT"):
+            assert secret not in data, path
+
+    # The thief's computer: no secret file, another secret, no binding, auto on a non-Pi.
+    thief_file = tmp_path / "thief" / "otp.key"
+    attempts = [
+        (StorageConfig(data_dir=str(stolen), key_binding="file",
+                       key_binding_file=str(thief_file)), HardwareSecretError),
+        (StorageConfig(data_dir=str(stolen), key_binding="none"), HardwareSecretError),
+        (StorageConfig(data_dir=str(stolen), key_binding="auto"), HardwareSecretError),
+    ]
+    for storage, error in attempts:
+        thief = Config(storage=storage)
+        with pytest.raises(error):
+            read_recording_sidecar(thief, rec_id)
+        with pytest.raises(error):
+            read_recording_wav(thief, rec_id)
+        with pytest.raises(error):
+            open_store(thief)
+    assert not thief_file.parent.exists()  # no secret made up on the thief's side either
+    thief_file.parent.mkdir()
+    thief_file.write_bytes(os.urandom(32))  # a guessed secret: refused as another recorder's
+    with pytest.raises(WrongHardwareSecret, match="another recorder"):
+        open_store(Config(storage=attempts[0][0]))
+    # Nothing was replaced on the copy: no new device key made, the wrapped one untouched.
+    assert (stolen / "keys" / "device.key").read_bytes() == (card / "keys" / "device.key"
+                                                            ).read_bytes()
+    # And the owner's backup is what opens the card elsewhere (a dead recorder).
+    restored = tmp_path / "restored"
+    shutil.copytree(card, restored)
+    (restored / "keys" / "device.key").unlink()
+    new_board = Config(storage=StorageConfig(data_dir=str(restored), key_binding="file",
+                                             key_binding_file=str(tmp_path / "new" / "otp")))
+    restore_device_key(_backup(config), new_board.storage.device_key_path,
+                       FileBinding(Path(new_board.storage.key_binding_file)))
+    assert read_recording_sidecar(new_board, rec_id)["caller_number"] == NUMBER
+
+
+def test_unbound_device_key_is_the_documented_gap(tmp_path: Path) -> None:
+    """key_binding = "none": the card alone opens everything, and the store says so."""
+    config = Config(storage=StorageConfig(data_dir=str(tmp_path / "card"), key_binding="none"))
+    store = open_store(config)
+    assert store.keys is not None and store.keys.binding_kind is None
+    assert "another computer opens every recording" in (store.keys.unbound_warning or "")
+    rec_id = record(store, speech_like(0.5, seed=6))
+    store.close()
+    shutil.copytree(tmp_path / "card", tmp_path / "elsewhere")
+    thief = Config(storage=StorageConfig(data_dir=str(tmp_path / "elsewhere"),
+                                         key_binding="none"))
+    assert read_recording_sidecar(thief, rec_id)["caller_number"] == NUMBER
+
+
+def _key_line(text: str) -> str:
+    b32 = next(s for s in text.splitlines() if s.startswith("key: "))[5:].replace(" ", "")
+    return b32 + "=" * (-len(b32) % 8)
+
+
+def _backup(config: Config) -> str:
+    store = open_store(config)
+    try:
+        assert store.keys is not None
+        return store.keys.export_device_key()
+    finally:
+        store.close()

@@ -1,51 +1,20 @@
 """Storage codecs: bit-exact FLAC, compact Ogg/Opus with DTX (timing, fidelity, container),
-atomic transcoding after hang-up."""
+block-by-block encoding. Transcoding recordings: test_transcode.py."""
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
-sf = pytest.importorskip("soundfile")
-
-from callrec.dsp.resample import resample  # noqa: E402
-from callrec.storage import codec  # noqa: E402
+from callrec.storage import codec
+from speechcall import speech_call
 
 RATE = 8000
-ALSA = Path("/usr/share/sounds/alsa")
 MIN_CORRELATION = 0.9  # compact vs. input on the speech samples (measured 0.975)
-
-
-def speech_call(seconds_pause: float = 1.5) -> np.ndarray:
-    """int16, 8 kHz: two real phrases (alsa-utils) or a voiced stand-in, with pauses of
-    -60 dBm0-ish line noise between and around them."""
-    rng = np.random.default_rng(7)
-    phrases: list[np.ndarray] = []
-    for name in ("Front_Center.wav", "Rear_Left.wav"):
-        if (ALSA / name).exists():
-            x, sr = sf.read(ALSA / name, dtype="float64", always_2d=True)
-            phrases.append(resample(x.mean(axis=1), sr, RATE).astype(np.float64))
-    if not phrases:  # harmonic "vowels" with a wandering pitch, in syllables
-        t = np.arange(int(1.3 * RATE)) / RATE
-        f0 = 120 + 30 * np.sin(2 * np.pi * 1.3 * t)
-        ph = 2 * np.pi * np.cumsum(f0) / RATE
-        v = np.zeros(t.size)
-        for k in range(1, 25):
-            v += np.sin(k * ph) / k
-        v *= np.sin(2 * np.pi * 4 * t) > -0.3
-        phrases = [v, v[::-1]]
-    parts = []
-    pause = np.zeros(int(seconds_pause * RATE))
-    for p in phrases:
-        parts += [pause, 0.08 * p / np.sqrt(np.mean(p * p))]
-    parts.append(pause)
-    x = np.concatenate(parts)
-    x += 0.0007 * rng.standard_normal(x.size)
-    return np.round(np.clip(x, -1, 0.99) * 32768).astype(np.int16)
 
 
 @pytest.fixture(scope="module")
@@ -136,42 +105,18 @@ def test_compact_is_a_browser_playable_ogg_opus(tmp_path: Path, call: np.ndarray
     assert all(len(p) >= 1 for p in packets[2:])
 
 
-def test_transcode_after_hangup_is_atomic(tmp_path: Path, call: np.ndarray,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    wav = tmp_path / "20261129T100000Z-abc.wav"
-    codec.encode(call, wav, "wav")
-    dest = wav.with_suffix(".opus")
-    dest.write_bytes(b"old")
-
-    # a crash before the rename: the old file stays whole
-    def crash(*_a: object) -> None:
-        raise OSError("power cut")
-
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
-        codec.transcode_recording(wav, "compact", remove_wav=True)
-    assert dest.read_bytes() == b"old"
-    assert wav.exists()
-    monkeypatch.undo()
-
-    # a crash while writing: the same
-    real_write = os.write
-
-    def short_write(fd: int, data: bytes) -> int:
-        real_write(fd, bytes(data[:100]))
-        raise OSError("disk gone")
-
-    monkeypatch.setattr(os, "write", short_write)
-    with pytest.raises(OSError):
-        codec.transcode_recording(wav, "compact")
-    assert dest.read_bytes() == b"old"
-    monkeypatch.undo()
-
-    # and done: the new file, complete; the WAV removed only then
-    assert codec.transcode_recording(wav, "compact", remove_wav=True) == dest
-    assert not wav.exists()
-    y, _ = codec.decode(dest)
-    assert abs(y.size - call.size) <= 0.020 * RATE
-    codec.encode(call, tmp_path / "b.wav", "wav")
-    flac = codec.transcode_recording(tmp_path / "b.wav", "lossless")
-    assert sf.read(flac, dtype="int16")[0].tolist() == call.tolist()
+def test_block_by_block_encoding_equals_one_block(call: np.ndarray) -> None:
+    """The transcoder feeds the encoder in blocks that do not fall on 20 ms frames: the
+    voice-activity decisions, so the DTX frames and the size, must not depend on it."""
+    whole = codec.encode_bytes(call, "compact")
+    enc = codec.StreamEncoder("compact")
+    for start in range(0, call.size, 1237):
+        enc.write(call[start : start + 1237])
+    blocks = enc.finish()
+    assert enc.samples == call.size
+    one, _, _ = codec.ogg_packets(whole)
+    many, _, _ = codec.ogg_packets(blocks)
+    assert [len(p) == 1 for p in one[2:]] == [len(p) == 1 for p in many[2:]]
+    assert abs(len(blocks) - len(whole)) <= 0.02 * len(whole)
+    back, rate = codec.decode_file_bytes(blocks)
+    assert rate == RATE and back.size == call.size

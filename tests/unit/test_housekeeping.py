@@ -83,14 +83,25 @@ def test_clock_trust_follows_timesyncd(tmp_path: Path) -> None:
     assert clock_trusted(sync)
 
 
-def test_a_large_erasure_writes_each_month_shard_once(store: RecordingStore) -> None:
-    ids = [add(store, 400 + i / 100) for i in range(60)]  # one month, all expired
+def test_a_large_erasure_writes_each_day_shard_once(store: RecordingStore) -> None:
+    ids = [add(store, 400 + i / 100) for i in range(60)]  # a day or two, all expired
     keep = add(store, 1)
     before = store.bytes_written
     plan = keeper(store, min_free_mb=0).run_once()
     assert sorted(d.rec_id for d in plan.deletions) == sorted(ids)
     written = store.bytes_written - before
-    # One rewrite of the old month's shard per batch (one batch here), not sixty.
+    # One rewrite of each old day's shard per batch (one batch here), not sixty.
     assert 0 < written < 2 * len(ids) * 1000
     assert [r["id"] for r in store.all_docs()] == [keep]
     assert not any(store.has_files(i) for i in ids)
+
+
+def test_the_report_after_erasing_counts_what_is_left(store: RecordingStore) -> None:
+    old, held = add(store, 200), add(store, 300, legal_hold=True)
+    fresh = [add(store, d) for d in (3, 2, 1)]
+    hk = keeper(store, min_free_mb=0)
+    hk.run_once()
+    [row] = hk.report
+    assert row["recordings"] == 4 and row["exempt"] == 1
+    assert row["recordings_bytes"] == sum(store.get(i)["size_bytes"] for i in [held, *fresh])
+    assert store.get(old) is None

@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import logging
 import os
 import stat
+import struct
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from callrec.config import StorageConfig
 from callrec.storage.crypto import (
     CryptoError,
     EncryptedReader,
@@ -19,14 +23,27 @@ from callrec.storage.crypto import (
     decrypt_blob,
     encrypt_blob,
 )
+from callrec.storage.key_binding import (
+    IOCTL_MBOX_PROPERTY,
+    FileBinding,
+    OtpBinding,
+    OtpNotProvisioned,
+    OtpUnavailable,
+    binding_for,
+    pack_otp_request,
+    read_otp_private_key,
+)
 from callrec.storage.keystore import (
     WRAPPED_KEY_FILE_BYTES,
     DeviceKeyCorrupt,
     DeviceKeyMissing,
+    HardwareSecretError,
     KeyExists,
     KeyFileCorrupt,
     KeyStore,
     WrongDeviceKey,
+    WrongHardwareSecret,
+    bound_kind,
     restore_device_key,
 )
 
@@ -343,3 +360,244 @@ def test_stolen_media_reveals_no_audio_and_no_numbers(tmp_path: Path) -> None:
     with EncryptedReader(volume / "recordings/2026/11" / f"{REC}.enc",
                          store.key_for(REC) or b"", REC) as r:
         assert r.read_all() == pcm_all[: len(pcm_all) // 2]
+
+
+# -- hardware binding of the device key ------------------------------------------------------
+# The example of the Raspberry Pi documentation (device-specific private key): what
+# `vcmailbox 0x00030081 40 40 0 8 0 0 0 0 0 0 0 0` answers, and what `rpi-otp-private-key`
+# prints for that answer.
+DOC_ANSWER = [0x00000040, 0x80000000, 0x00030081, 0x00000028, 0x80000028, 0x00000000,
+              0x00000008, 0xF8DBC7B0, 0xA4FCFB1D, 0x706E298A, 0xC9D0485C, 0x2226CE8D,
+              0xF7F7596A, 0xC77337BD, 0x09FBE160, 0x00000000]
+DOC_KEY_HEX = "f8dbc7b0a4fcfb1d706e298ac9d0485c2226ce8df7f7596ac77337bd09fbe160"
+
+
+class FakeVcio:
+    """Stands for the kernel's /dev/vcio ioctl: checks the request, writes the answer."""
+
+    def __init__(self, answer: list[int] | None = None, error: int | None = None) -> None:
+        self.answer = answer if answer is not None else list(DOC_ANSWER)
+        self.error = error
+        self.requests: list[list[int]] = []
+
+    def __call__(self, fd: int, request: int, buf: bytearray, mutate: bool) -> int:
+        assert request == IOCTL_MBOX_PROPERTY and mutate is True
+        self.requests.append(list(struct.unpack(f"={len(buf) // 4}I", buf)))
+        if self.error is not None:
+            raise OSError(self.error, os.strerror(self.error))
+        struct.pack_into(f"={len(self.answer)}I", buf, 0, *self.answer)
+        return 0
+
+
+def with_key(words: list[int]) -> list[int]:
+    return DOC_ANSWER[:7] + words + [0]
+
+
+@pytest.fixture
+def vcio(tmp_path: Path) -> Path:
+    device = tmp_path / "vcio"  # a plain file: the fake ioctl does the firmware's part
+    device.write_bytes(b"")
+    return device
+
+
+def test_otp_mailbox_request_and_answer(vcio: Path) -> None:
+    fake = FakeVcio()
+    assert read_otp_private_key(vcio, fake) == bytes.fromhex(DOC_KEY_HEX)
+    # word for word the buffer of `vcmailbox 0x00030081 40 40 0 8 0 0 0 0 0 0 0 0`
+    assert fake.requests == [[64, 0, 0x00030081, 40, 40, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0]]
+    assert pack_otp_request() == bytearray(struct.pack("=16I", *fake.requests[0]))
+    # _IOWR(100, 0, char *): 0xc0046400 on 32-bit, 0xc0086400 on 64-bit Raspberry Pi OS
+    assert IOCTL_MBOX_PROPERTY in (0xC0046400, 0xC0086400)
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    ([*DOC_ANSWER[:1], 0x80000001, *DOC_ANSWER[2:]], "refused"),
+    ([*DOC_ANSWER[:4], 0x00000028, *DOC_ANSWER[5:]], "does not know"),  # tag not answered
+    ([*DOC_ANSWER[:6], 4, *DOC_ANSWER[7:]], "unexpected"),
+])
+def test_otp_mailbox_errors(vcio: Path, answer: list[int], message: str) -> None:
+    with pytest.raises(OtpUnavailable, match=message):
+        read_otp_private_key(vcio, FakeVcio(answer))
+
+
+def test_otp_device_missing_or_refused(tmp_path: Path, vcio: Path) -> None:
+    with pytest.raises(OtpUnavailable, match="not a Raspberry Pi"):
+        read_otp_private_key(tmp_path / "no-vcio", FakeVcio())
+    with pytest.raises(OtpUnavailable, match="failed"):
+        read_otp_private_key(vcio, FakeVcio(error=errno.EINVAL))
+
+
+def test_unprovisioned_otp_is_refused_with_how_to(paths: tuple[Path, Path], vcio: Path) -> None:
+    otp = OtpBinding(vcio, FakeVcio(with_key([0] * 8)))
+    with pytest.raises(OtpNotProvisioned, match="rpi-otp-private-key -w") as err:
+        KeyStore(*paths, binding=otp)
+    assert "IRREVERSIBLE" in str(err.value) and 'key_binding = "file"' in str(err.value)
+    assert not paths[1].exists()  # no device key made unbound behind the technician's back
+
+
+def test_otp_bound_device_key(paths: tuple[Path, Path], vcio: Path) -> None:
+    store = KeyStore(*paths, binding=OtpBinding(vcio, FakeVcio()))
+    key = store.new_key(REC)
+    raw = paths[1].read_bytes()
+    assert raw.startswith(b"CRDEVK02") and len(raw) == 93 and mode(paths[1]) == 0o600
+    assert store.binding_kind == "otp" and store.unbound_warning is None
+    assert bound_kind(paths[1]) == "otp"
+    again = KeyStore(*paths, binding=OtpBinding(vcio, FakeVcio()))
+    assert again.key_for(REC) == key and again.device_key_id == store.device_key_id
+    # another Pi (another OTP key): named as such, not as damage
+    other_pi = OtpBinding(vcio, FakeVcio(with_key(list(range(1, 9)))))
+    with pytest.raises(WrongHardwareSecret, match="another recorder"):
+        KeyStore(*paths, binding=other_pi)
+    # the same card in a Pi whose OTP is blank, or without /dev/vcio: refused, key kept
+    for otp in (OtpBinding(vcio, FakeVcio(with_key([0] * 8))),
+                OtpBinding(vcio.parent / "none", FakeVcio())):
+        with pytest.raises(HardwareSecretError, match="cannot be read"):
+            KeyStore(*paths, binding=otp)
+    assert paths[1].read_bytes() == raw
+
+
+def test_file_bound_device_key(paths: tuple[Path, Path], tmp_path: Path) -> None:
+    secret_file = tmp_path / "sim" / "board-otp.key"
+    store = KeyStore(*paths, binding=FileBinding(secret_file))
+    key = store.new_key(REC)
+    assert secret_file.stat().st_size == 32 and mode(secret_file) == 0o600
+    assert mode(secret_file.parent) == 0o700
+    secret = secret_file.read_bytes()
+    raw = paths[1].read_bytes()
+    device_key = bytes.fromhex(_export_hex(store))
+    for blob in (raw, secret):
+        assert device_key not in blob
+    assert KeyStore(*paths, binding=FileBinding(secret_file)).key_for(REC) == key
+
+    # The secret's medium not mounted: an error, never a new secret nor a new device key.
+    secret_file.unlink()
+    with pytest.raises(HardwareSecretError, match="does not exist"):
+        KeyStore(*paths, binding=FileBinding(secret_file))
+    assert not secret_file.exists() and paths[1].read_bytes() == raw
+    # Another secret: refused as such.
+    secret_file.write_bytes(os.urandom(32))
+    with pytest.raises(WrongHardwareSecret, match="another file secret"):
+        KeyStore(*paths, binding=FileBinding(secret_file))
+    secret_file.write_bytes(secret[:20])
+    with pytest.raises(HardwareSecretError, match="damaged"):
+        KeyStore(*paths, binding=FileBinding(secret_file))
+    secret_file.write_bytes(secret)
+    # "none" or another kind configured: the wrapped key is not opened, and says how to fix it.
+    with pytest.raises(HardwareSecretError, match='key_binding = "file"'):
+        KeyStore(*paths)
+    with pytest.raises(HardwareSecretError, match="kind file"):
+        KeyStore(*paths, binding=OtpBinding(tmp_path / "vcio", FakeVcio()))
+    # A damaged wrapped key file: damage, not a wrong secret.
+    damaged = bytearray(raw)
+    damaged[-1] ^= 1
+    paths[1].write_bytes(bytes(damaged))
+    with pytest.raises(DeviceKeyCorrupt, match="does not authenticate"):
+        KeyStore(*paths, binding=FileBinding(secret_file))
+    paths[1].write_bytes(raw[:50])
+    with pytest.raises(DeviceKeyCorrupt):
+        KeyStore(*paths, binding=FileBinding(secret_file))
+
+
+def _export_hex(store: KeyStore) -> str:
+    """The device key itself, from the owner's backup text."""
+    line = next(s for s in store.export_device_key().splitlines() if s.startswith("key: "))
+    b32 = line[5:].replace(" ", "")
+    return base64.b32decode(b32 + "=" * (-len(b32) % 8))[:32].hex()
+
+
+def test_legacy_unwrapped_key_is_wrapped_in_place(paths: tuple[Path, Path], tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    legacy = KeyStore(*paths)  # as before binding existed
+    key = legacy.new_key(REC)
+    old = paths[1].read_bytes()
+    assert old.startswith(b"CRDEVK01") and bound_kind(paths[1]) is None
+    inode = paths[1].stat().st_ino
+    secret_file = tmp_path / "sim" / "board-otp.key"
+    with caplog.at_level(logging.WARNING):
+        bound = KeyStore(*paths, binding=FileBinding(secret_file))
+    assert "now wrapped" in caplog.text
+    assert bound.device_key_id == legacy.device_key_id and bound.key_for(REC) == key
+    new = paths[1].read_bytes()
+    assert new.startswith(b"CRDEVK02") and old[8:40] not in new and mode(paths[1]) == 0o600
+    assert paths[1].stat().st_ino != inode
+    assert [p.name for p in paths[1].parent.iterdir()] == ["device.key"]  # no copy left
+    assert KeyStore(*paths, binding=FileBinding(secret_file)).key_for(REC) == key
+    with pytest.raises(HardwareSecretError):  # and it no longer opens without the secret
+        KeyStore(*paths)
+
+
+def test_rewrap_interrupted_keeps_a_usable_key(paths: tuple[Path, Path], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A power cut during the re-wrap leaves the old key in place; its spare copy is scrubbed
+    at the next start."""
+    key = KeyStore(*paths).new_key(REC)
+    old = paths[1].read_bytes()
+    secret_file = tmp_path / "sim" / "board-otp.key"
+
+    def crash(src: object, dst: object) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="power cut"):
+        KeyStore(*paths, binding=FileBinding(secret_file))
+    monkeypatch.undo()
+    assert paths[1].read_bytes() == old
+    leftovers = [p for p in paths[1].parent.iterdir() if p.name != "device.key"]
+    assert [p.name.endswith(".old") for p in leftovers] == [True]  # the spare name, not a tmp
+    assert KeyStore(*paths, binding=FileBinding(secret_file)).key_for(REC) == key
+    assert [p.name for p in paths[1].parent.iterdir()] == ["device.key"]
+    # A crash after the new file took its place, before the old copy was scrubbed: scrubbed
+    # at the next start; with no device key at all, such a copy is left for the owner.
+    spare = paths[1].parent / ".device.key.0badc0de.old"
+    spare.write_bytes(old)
+    KeyStore(*paths, binding=FileBinding(secret_file))
+    assert not spare.exists()
+    spare.write_bytes(old)
+    wrapped = paths[1].read_bytes()
+    paths[1].unlink()
+    with pytest.raises(DeviceKeyMissing):
+        KeyStore(*paths, binding=FileBinding(secret_file))
+    assert spare.read_bytes() == old
+    paths[1].write_bytes(wrapped)
+
+
+def test_restore_wraps_under_the_binding(store: KeyStore, paths: tuple[Path, Path],
+                                         vcio: Path) -> None:
+    key = store.new_key(REC)
+    text = store.export_device_key()
+    paths[1].unlink()  # the old Pi died; the card goes into a new one, OTP provisioned
+    otp = OtpBinding(vcio, FakeVcio())
+    assert restore_device_key(text, paths[1], otp) == store.device_key_id
+    assert bound_kind(paths[1]) == "otp"
+    assert KeyStore(*paths, binding=OtpBinding(vcio, FakeVcio())).key_for(REC) == key
+    paths[1].unlink()
+    with pytest.raises(OtpNotProvisioned):
+        restore_device_key(text, paths[1], OtpBinding(vcio, FakeVcio(with_key([0] * 8))))
+    assert not paths[1].exists()
+
+
+def test_auto_binding(tmp_path: Path, vcio: Path) -> None:
+    storage = StorageConfig(data_dir=str(tmp_path / "data"))
+    dev = storage.device_key_path
+    blank = OtpBinding(vcio, FakeVcio(with_key([0] * 8)))
+    binding, reason = binding_for(storage, otp=blank)
+    assert binding is None and "not provisioned" in reason and "rpi-otp-private-key" in reason
+    binding, reason = binding_for(storage, otp=OtpBinding(tmp_path / "no-vcio"))
+    assert binding is None and "not a Raspberry Pi" in reason
+    store = KeyStore(tmp_path / "data" / "keys", dev, binding=None, unbound_reason=reason)
+    assert store.binding_kind is None and "NOT bound" in (store.unbound_warning or "")
+    assert "another computer opens every recording" in store.binding_text
+    # provisioned later: the next start wraps the existing key
+    binding, reason = binding_for(storage, otp=OtpBinding(vcio, FakeVcio()))
+    assert isinstance(binding, OtpBinding) and reason == ""
+    KeyStore(tmp_path / "data" / "keys", dev, binding=binding)
+    assert bound_kind(dev) == "otp"
+    # once bound, "auto" never falls back to "none": a blank OTP is then an error
+    binding, _ = binding_for(storage, otp=blank)
+    assert binding is blank
+    with pytest.raises(HardwareSecretError, match="not provisioned"):
+        KeyStore(tmp_path / "data" / "keys", dev, binding=binding)
+    assert binding_for(replace(storage, key_binding="none"))[0] is None
+    dev.write_bytes(dev.read_bytes()[:8] + bytes([2]) + dev.read_bytes()[9:])
+    with pytest.raises(HardwareSecretError, match="key_binding_file"):
+        binding_for(storage, otp=blank)

@@ -275,6 +275,44 @@ def test_facts_from_index_skips_bad_docs_and_says_why() -> None:
     assert len(errors) == 1 and "33612345678" not in errors[0]
 
 
+def test_facts_from_the_index_go_into_columns_oldest_first() -> None:
+    """The index gives ids in order; calls started within the same second may come out of
+    start order (the id's hex is random), and an id listed twice counts once."""
+    t0 = NOW - timedelta(days=3)
+    docs = [
+        {"id": rid(t0, 1), "started_at": (t0 + timedelta(microseconds=900)).isoformat(),
+         "size_bytes": 1},
+        {"id": rid(t0, 2), "started_at": (t0 + timedelta(microseconds=100)).isoformat(),
+         "size_bytes": 2, "legal_hold": True},
+        {"id": rid(t0, 2), "size_bytes": 99},
+        {"id": rid(t0 + timedelta(seconds=1), 3), "volume": "usb", "size_bytes": 3,
+         "restricted": True},
+    ]
+    facts, errors = facts_from_index(docs)
+    assert errors == [] and len(facts) == 3
+    assert [(f.size_bytes, f.volume, f.on_hold, f.restricted) for f in facts] == [
+        (2, "sd", True, False), (1, "sd", False, False), (3, "usb", False, True)]
+    assert facts[1].started_at == t0 + timedelta(microseconds=900)
+    assert [f.rec_id for f in facts.without([rid(t0, 2)])] == [rid(t0, 1), docs[3]["id"]]
+    # In any other order: sorted all the same (the first of a repeated id counts).
+    again, _ = facts_from_index(docs[::-1])
+    assert [(f.rec_id, f.size_bytes) for f in again] == [
+        (rid(t0, 2), 99), (rid(t0, 1), 1), (docs[3]["id"], 3)]
+
+
+def test_a_large_table_in_scrambled_start_order() -> None:
+    base = NOW - timedelta(days=100)
+    docs = [{"id": rid(base + timedelta(seconds=k), k),
+             "started_at": (base + timedelta(seconds=(k * 7919) % 3000)).isoformat(),
+             "size_bytes": k} for k in range(3000)]
+    facts, _ = facts_from_index(docs)  # thousands of descents: sorted by key instead
+    starts = [f.started_at for f in facts]
+    assert starts == sorted(starts) and len(facts) == 3000
+    plan = plan_retention(facts, [roomy()], policy(30), NOW)
+    assert len(plan.deletions) == 3000
+    assert [d.rec_id for d in plan.deletions] == [f.rec_id for f in facts]
+
+
 # --- days left -----------------------------------------------------------------------------
 
 

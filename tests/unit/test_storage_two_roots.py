@@ -93,10 +93,14 @@ def test_recover_works_on_both_volumes(tmp_path: Path) -> None:
     store = open_two(tmp_path, stick)
     cut_sd = record(store, "sd", PCM_A, status="recording")
     cut_usb = record(store, "usb", PCM_B, status="recording")
+    # Still being written as far as this store knows: never "recovered" under the recorder.
+    assert store.recover() == [] and store.recover(volume="usb") == []
+    store.close()
+    store = open_two(tmp_path, stick)  # the restart after the power cut, without the stick
     stick.inserted = False
     assert store.recover() == [cut_sd]  # the stick's is left for when it is back
-    stick.inserted = True
-    assert store.recover() == [cut_usb]
+    stick.inserted = True  # plugged in again while running: the housekeeper's recover
+    assert store.recover(volume="usb") == [cut_usb]
     for rec_id, pcm in ((cut_sd, PCM_A), (cut_usb, PCM_B)):
         meta = store.get(rec_id)
         assert meta["status"] == "interrupted" and meta["audio"]["bytes"] == len(pcm)
@@ -139,4 +143,35 @@ def test_a_split_recording_plays_its_parts_in_order(tmp_path: Path) -> None:
     assert audio_of(store, rec_id) == PCM_B  # what is there plays
     stick.inserted = True
     assert store.erase(rec_id) and not store.has_files(rec_id)
+    store.close()
+
+
+def test_a_stick_plugged_in_while_running_has_its_interrupted_recording_recovered(
+    tmp_path: Path,
+) -> None:
+    """Power cut while recording to the stick; the box restarts without it; the stick comes
+    back: the housekeeper's "volumes changed" run recovers and lists that recording."""
+    import time
+
+    from callrec.config import RetentionConfig
+    from callrec.housekeeping import Housekeeper
+
+    stick = Stick()
+    store = open_two(tmp_path, stick)
+    cut_usb = record(store, "usb", PCM_B, status="recording")
+    store.close()
+    stick.inserted = False
+    store = open_two(tmp_path, stick)
+    assert store.recover() == [] and store.get(cut_usb) is None
+    hk = Housekeeper(store, RetentionConfig(keep_forever=True, max_age_days=0))
+    hk.start()
+    stick.inserted = True
+    hk.request(Housekeeper.VOLUMES_CHANGED)
+    deadline = time.monotonic() + 30
+    while store.get(cut_usb) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    hk.stop()
+    meta = store.get(cut_usb)
+    assert meta is not None and meta["status"] == "interrupted"
+    assert audio_of(store, cut_usb) == PCM_B
     store.close()

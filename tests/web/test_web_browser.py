@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from webtest_support import PASSWORD, Appliance
+from webtest_support import PASSWORD, Appliance, add_recording
 
 pytestmark = pytest.mark.browser
 
@@ -85,4 +86,43 @@ def test_login_status_audio_and_erase_in_a_browser(
     # Logging out from the header ends the session; polling then stops and says so.
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url("**/login")
+    assert problems == []
+
+
+@pytest.mark.parametrize("audio_format", ["compact", "lossless"])
+def test_the_browser_plays_every_stored_format(
+    appliance: Appliance, browser_page: tuple[Any, list[str]], audio_format: str
+) -> None:
+    """Whatever the transcoder stores (Ogg/Opus, FLAC) plays in Chromium to its end, with the
+    recording's duration."""
+    from callrec.transcoder import Transcoder
+
+    rec_id = add_recording(appliance.store, datetime(2025, 1, 2, 9, 0, tzinfo=UTC),
+                           seconds=1.5)
+    tc = Transcoder(appliance.store, audio_format)
+    tc.start()
+    assert tc.wait_idle(60) and rec_id not in tc.failed
+    tc.stop()
+    stored = appliance.store.get(rec_id)
+    assert stored is not None
+    assert stored["audio"]["format"] == {"compact": "opus", "lossless": "flac"}[audio_format]
+    page, problems = browser_page
+    page.goto("/login")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/recordings")
+    page.goto(f"/recordings/{rec_id}")
+    page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
+    duration = page.evaluate("document.querySelector('audio').duration")
+    assert duration == pytest.approx(1.5, abs=0.01)
+    played = page.evaluate(
+        """() => new Promise((resolve, reject) => {
+            const a = document.querySelector('audio');
+            a.muted = true;
+            a.addEventListener('ended', () => resolve(a.currentTime), {once: true});
+            a.addEventListener('error', () => reject(a.error.message), {once: true});
+            a.play().catch(reject);
+        })""")
+    assert played == pytest.approx(1.5, abs=0.05)
     assert problems == []

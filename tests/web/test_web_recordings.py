@@ -78,6 +78,31 @@ def test_download_is_an_attachment_named_by_id(appliance: Appliance) -> None:
     assert resp.body[:4] == b"RIFF" and resp.header("Content-Type") == "audio/wav"
 
 
+def test_a_transcoded_recording_is_served_as_stored(appliance: Appliance) -> None:
+    """After the transcoder: the page offers the Opus file, the player and the download get
+    Ogg/Opus (decrypted, by range too), named by id and format."""
+    from callrec.storage.codec import decode_file_bytes
+    from callrec.transcoder import Transcoder
+
+    rec_id = newest_id(appliance)
+    tc = Transcoder(appliance.store, "compact")
+    tc.start()
+    assert tc.wait_idle(60) and tc.done == 5
+    tc.stop()
+    c = appliance.client()
+    c.login("supervisor")
+    page = c.get(f"/recordings/{rec_id}").text
+    assert "Download (Opus)" in page and "<dd>OPUS</dd>" in page
+    resp = c.get(f"/recordings/{rec_id}/download")
+    assert resp.status == 200 and resp.header("Content-Type") == "audio/ogg; codecs=opus"
+    assert resp.header("Content-Disposition") == f'attachment; filename="callrec-{rec_id}.opus"'
+    assert resp.body[:4] == b"OggS"
+    pcm, rate = decode_file_bytes(resp.body)
+    assert rate == 8000 and pcm.size == len(ramp_pcm(0.5)) // 2
+    part = c.get(f"/recordings/{rec_id}/audio", headers={"Range": "bytes=10-99"})
+    assert part.status == 206 and part.body == resp.body[10:100]
+
+
 def assert_erased(app: Appliance, rec_id: str) -> None:
     assert not app.store.has_files(rec_id)  # key, audio and sidecar
     assert app.store.get(rec_id) is None

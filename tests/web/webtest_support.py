@@ -171,7 +171,8 @@ def expected_wav(pcm: bytes, rate: int = 8000) -> bytes:
 
 
 def add_recording(
-    store: RecordingStore, started: datetime, direction: str = "in", **extra: Any
+    store: RecordingStore, started: datetime, direction: str = "in", seconds: float = 0.5,
+    **extra: Any
 ) -> str:
     rec_id = new_recording_id(started)
     meta: dict[str, Any] = {
@@ -196,7 +197,7 @@ def add_recording(
     }
     # Through the store's own writer: encrypted as the appliance writes it.
     writer = store.open_writer(meta, 8000)
-    writer.write(ramp_pcm(0.5))
+    writer.write(ramp_pcm(seconds))
     writer.close()
     meta.update(audio=store.audio_info(writer, 8000), status="complete")
     meta.update(extra)

@@ -172,7 +172,7 @@ class Api:
 
 def decode_audio(body: bytes, content_type: str) -> tuple[np.ndarray, int]:
     """Samples (float, 16-bit scale) and rate of what the API served: WAV with the standard
-    library, anything else (FLAC, Ogg/Opus once the codecs are wired) with libsndfile."""
+    library, anything else (the transcoded Ogg/Opus or FLAC) with libsndfile."""
     if body[:4] == b"RIFF" or "wav" in content_type:
         with wave.open(io.BytesIO(body), "rb") as w:
             if w.getsampwidth() != 2 or w.getnchannels() != 1:

@@ -1,6 +1,10 @@
 """A recording's audio as the recorder writes it and the web UI reads it: the writer protocol,
-and WAV sources over plain files, encrypted containers and recordings split in parts (a USB
-stick that failed mid-call). Split from recordings.py, which keeps files and the index."""
+and sources over plain files, encrypted containers and recordings split in parts (a USB stick
+that failed mid-call). Split from recordings.py, which keeps files and the index.
+
+Capture writes WAV PCM (<id>.cra: encrypted PCM; <id>.wav without encryption); after hang-up
+the transcoder may replace it by a compact or lossless file (<id>.opus.cra, <id>.flac.cra, or
+.opus/.flac), served as it is stored."""
 
 from __future__ import annotations
 
@@ -14,6 +18,23 @@ from callrec.storage.wavstream import HEADER_BYTES as WAV_HEADER_BYTES
 from callrec.storage.wavstream import wav_header
 
 ENCRYPTED_SUFFIX = ".cra"
+TMP_SUFFIX = ".tmp"  # a transcoded file being written (removed if the worker was killed)
+# A recording's stored audio format (its metadata's audio.format) and how it is served.
+MIME: dict[str, str] = {"wav": "audio/wav", "opus": "audio/ogg; codecs=opus",
+                        "flac": "audio/flac"}
+EXTENSION: dict[str, str] = {"wav": ".wav", "opus": ".opus", "flac": ".flac"}
+
+
+def container_id(rec_id: str, fmt: str = "wav") -> str:
+    """What an encrypted audio file is bound to (its chunks' associated data and key check):
+    the recording id, plus the format for a transcoded file, so that a capture file and its
+    transcoded copy can never be taken for one another."""
+    return rec_id if fmt == "wav" else f"{rec_id}.{fmt}"
+
+
+def stored_file_name(rec_id: str, fmt: str, encrypted: bool) -> str:
+    """The file name of a transcoded recording: <id>.opus.cra, <id>.flac (no encryption)…"""
+    return f"{rec_id}{EXTENSION[fmt]}{ENCRYPTED_SUFFIX if encrypted else ''}"
 
 
 class AudioWriter(Protocol):
@@ -28,7 +49,7 @@ class AudioWriter(Protocol):
 
 
 class AudioSource(Protocol):
-    """A recording's playable audio as a WAV file, read by byte range (HTTP Range)."""
+    """A recording's playable audio file, read by byte range (HTTP Range)."""
 
     content_type: str
 
@@ -37,12 +58,11 @@ class AudioSource(Protocol):
     def close(self) -> None: ...
 
 
-class PlainWav:
-    """An unencrypted WAV file as an AudioSource."""
+class PlainFile:
+    """An unencrypted audio file as an AudioSource."""
 
-    content_type = "audio/wav"
-
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, content_type: str = MIME["wav"]) -> None:
+        self.content_type = content_type
         self._f = open(path, "rb")  # closed by close()
         self._size = os.fstat(self._f.fileno()).st_size
 
@@ -75,20 +95,43 @@ class DecryptedWav:
         self._reader.close()
 
 
+class DecryptedFile:
+    """An encrypted transcoded recording (Ogg/Opus, FLAC) as an AudioSource: its plaintext."""
+
+    def __init__(self, reader: EncryptedReader, content_type: str) -> None:
+        self._reader = reader
+        self.content_type = content_type
+
+    def size(self) -> int:
+        return self._reader.plaintext_size()
+
+    def read_range(self, start: int, end: int) -> bytes:
+        end = min(end, self.size())
+        return self._reader.read_range(start, end) if start < end else b""
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def open_container(path: Path, rec_id: str, key: bytes | None, fmt: str = "wav") -> EncryptedReader:
+    """An encrypted audio file opened for reading; FileNotFoundError if its key is gone or
+    it cannot be read."""
+    if key is None:
+        raise FileNotFoundError(f"recording {rec_id}: no key to decrypt its audio")
+    try:
+        return EncryptedReader(path, key, container_id(rec_id, fmt), require_final=False)
+    except CryptoError as exc:
+        raise FileNotFoundError(f"recording {rec_id}: {exc}") from None
+
+
 class PcmPart:
     """The PCM of one audio file (encrypted or plain), by byte range; `limit` caps its size."""
 
-    def __init__(self, path: Path, rec_id: str, keys: KeyStore | None, limit: int | None) -> None:
+    def __init__(self, path: Path, rec_id: str, key: bytes | None, limit: int | None) -> None:
         self._reader: EncryptedReader | None = None
         self._f = None
         if path.suffix == ENCRYPTED_SUFFIX:
-            key = keys.key_for(rec_id) if keys is not None else None
-            if key is None:
-                raise FileNotFoundError(f"recording {rec_id}: no key to decrypt its audio")
-            try:
-                self._reader = EncryptedReader(path, key, rec_id, require_final=False)
-            except CryptoError as exc:
-                raise FileNotFoundError(f"recording {rec_id}: {exc}") from None
+            self._reader = open_container(path, rec_id, key)
             size = self._reader.plaintext_size()
         else:
             self._f = open(path, "rb")  # closed by close()
@@ -140,16 +183,14 @@ class JoinedWav:
             part.close()
 
 
-def open_audio_file(path: Path, rec_id: str, keys: KeyStore | None, rate: int) -> AudioSource:
-    """The audio file of `rec_id` as a WAV AudioSource; FileNotFoundError if it cannot be
-    read (missing, or encrypted and its key is gone)."""
+def open_audio_file(
+    path: Path, rec_id: str, keys: KeyStore | None, rate: int, fmt: str = "wav"
+) -> AudioSource:
+    """The audio file of `rec_id` as an AudioSource (a WAV for captured PCM, else the stored
+    Ogg/Opus or FLAC); FileNotFoundError if it cannot be read (missing, or encrypted and its
+    key is gone)."""
+    content_type = MIME.get(fmt, MIME["wav"])
     if path.suffix != ENCRYPTED_SUFFIX:
-        return PlainWav(path)
-    key = keys.key_for(rec_id) if keys is not None else None
-    if key is None:
-        raise FileNotFoundError(f"recording {rec_id}: no key to decrypt its audio")
-    try:
-        reader = EncryptedReader(path, key, rec_id, require_final=False)
-    except CryptoError as exc:
-        raise FileNotFoundError(f"recording {rec_id}: {exc}") from None
-    return DecryptedWav(reader, rate)
+        return PlainFile(path, content_type)
+    reader = open_container(path, rec_id, keys.key_for(rec_id) if keys is not None else None, fmt)
+    return DecryptedWav(reader, rate) if fmt == "wav" else DecryptedFile(reader, content_type)

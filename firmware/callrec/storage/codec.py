@@ -83,23 +83,36 @@ def load_pcm(src: Source, rate: int = RATE) -> tuple[npt.NDArray[np.int16], int]
 # --- voice activity -------------------------------------------------------------------------
 
 
-def speech_mask(pcm: npt.NDArray[np.int16], rate: int = RATE) -> npt.NDArray[np.bool_]:
-    """Per-sample True where speech (with pre-roll and hangover) may be present."""
+def frame_energies_db(pcm: npt.NDArray[np.int16], rate: int = RATE) -> npt.NDArray[np.float64]:
+    """Mean power (dBFS) of each whole `FRAME_MS` frame of `pcm` (a trailing part is ignored)."""
     frame = rate * FRAME_MS // 1000
     n = pcm.size // frame
-    mask = np.ones(pcm.size, dtype=bool)
-    if n < 4:
-        return mask
     x = pcm[: n * frame].astype(np.float64).reshape(n, frame) / 32768.0
-    energy = 10 * np.log10(np.mean(x * x, axis=1) + 1e-12)
-    floor = float(np.percentile(energy, 10))
-    loud = energy > max(floor + VAD_MARGIN_DB, VAD_FLOOR_DBFS)
+    return 10 * np.log10(np.mean(x * x, axis=1) + 1e-12)
+
+
+def speech_frames(energy_db: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Per frame: True where speech (with pre-roll and hangover) may be present, judged
+    against the call's own noise floor (its 10th percentile of frame energy)."""
+    n = energy_db.size
+    if n < 4:
+        return np.ones(n, dtype=bool)
+    floor = float(np.percentile(energy_db, 10))
+    loud = energy_db > max(floor + VAD_MARGIN_DB, VAD_FLOOR_DBFS)
     active = loud.copy()
     for k in range(1, -(-VAD_HANGOVER_MS // FRAME_MS) + 1):
         active[k:] |= loud[:-k]
     for k in range(1, -(-VAD_PREROLL_MS // FRAME_MS) + 1):
         active[:-k] |= loud[k:]
-    mask[: n * frame] = np.repeat(active, frame)
+    return active
+
+
+def speech_mask(pcm: npt.NDArray[np.int16], rate: int = RATE) -> npt.NDArray[np.bool_]:
+    """Per-sample True where speech (with pre-roll and hangover) may be present."""
+    frame = rate * FRAME_MS // 1000
+    active = speech_frames(frame_energies_db(pcm, rate))
+    mask = np.ones(pcm.size, dtype=bool)  # a trailing partial frame counts as speech
+    mask[: active.size * frame] = np.repeat(active, frame)
     return mask
 
 
@@ -200,19 +213,21 @@ def opus_samples_48k(packet: bytes) -> int:
     return per_frame * frames
 
 
-def opus_dtx(ogg: bytes, mask: npt.NDArray[np.bool_], rate: int = RATE,
+def opus_dtx(ogg: bytes, active: npt.NDArray[np.bool_], rate: int = RATE,
              refresh: int = DTX_REFRESH_FRAMES) -> bytes:
-    """Replace the packets of an Ogg/Opus stream that lie inside pauses (mask False) by
-    1-byte zero-length Opus frames (DTX). The stream's duration and granules are unchanged."""
+    """Replace the packets of an Ogg/Opus stream that lie inside pauses by 1-byte zero-length
+    Opus frames (DTX). `active`: per `FRAME_MS` frame of the input, False in a pause (frames
+    past its end count as speech). The stream's duration and granules are unchanged."""
     packets, granules, serial = ogg_packets(ogg)
     if len(packets) < 3 or not packets[0].startswith(b"OpusHead"):
         raise ValueError("not an Ogg/Opus stream")
     preskip = struct.unpack_from("<H", packets[0], 10)[0]
     scale = 48000 // rate
-    margin = rate * FRAME_MS // 1000  # one frame either side: the encoder's look-ahead
-    # Prefix sums of speech samples, so "any speech in [a, b)" is O(1) per packet.
-    speech = np.concatenate(([0], np.cumsum(mask.astype(np.int64))))
-    n = mask.size
+    frame = rate * FRAME_MS // 1000
+    margin = frame  # one frame either side: the encoder's look-ahead
+    # Prefix sums of speech frames, so "any speech in [a, b)" is O(1) per packet.
+    speech = np.concatenate(([0], np.cumsum(active.astype(np.int64))))
+    n = active.size * frame
     pos48 = 0
     run = 0
     out = packets[:2]
@@ -220,10 +235,11 @@ def opus_dtx(ogg: bytes, mask: npt.NDArray[np.bool_], rate: int = RATE,
     for p in packets[2:]:
         dur = opus_samples_48k(p)
         a = max(0, (pos48 - preskip) // scale - margin)
-        b = min(n, (pos48 + dur - preskip) // scale + margin)
+        b = (pos48 + dur - preskip) // scale + margin
         pos48 += dur
         ends.append(pos48)
-        pause = a < b and speech[b] == speech[a]
+        # Past the last whole frame (the call's end, the encoder's padding): not a pause.
+        pause = a < b <= n and speech[-(-b // frame)] == speech[a // frame]
         run = run + 1 if pause else 0
         if pause and run > DTX_MIN_FRAMES and (refresh <= 0 or run % refresh != 0):
             out.append(bytes([p[0] & 0xFC]))  # same config, code 0, zero-length frame
@@ -237,25 +253,56 @@ def opus_dtx(ogg: bytes, mask: npt.NDArray[np.bool_], rate: int = RATE,
 # --- encode / decode ------------------------------------------------------------------------
 
 
+class StreamEncoder:
+    """Encode a recording block by block, so a long call never sits in memory as samples:
+    only the encoded bytes and one energy value per 20 ms frame are kept (1 h of call: about
+    8 MB of Opus before DTX, 180,000 frame energies). `write(pcm)` any number of times, then
+    `finish()` for the stored file's bytes (`level`, `dtx`, `refresh`: compact mode's settings,
+    overridable for the benchmark)."""
+
+    def __init__(self, mode: Mode = "compact", rate: int = RATE, level: float = COMPACT_LEVEL,
+                 dtx: bool = True, refresh: int = DTX_REFRESH_FRAMES) -> None:
+        if mode not in SUFFIX:
+            raise ValueError(f"unknown mode {mode!r}")
+        self.mode, self.rate, self.refresh = mode, rate, refresh
+        self.samples = 0
+        self._dtx = mode == "compact" and dtx
+        self._frame = rate * FRAME_MS // 1000
+        self._carry = np.empty(0, dtype=np.int16)  # the start of a frame not yet complete
+        self._energies: list[npt.NDArray[np.float64]] = []
+        self._buf = io.BytesIO()
+        fmt, subtype = {"wav": ("WAV", "PCM_16"), "lossless": ("FLAC", "PCM_16"),
+                        "compact": ("OGG", "OPUS")}[mode]
+        extra = {"compression_level": level} if mode == "compact" else {}
+        self._file = _sf().SoundFile(self._buf, "w", rate, 1, subtype, format=fmt, **extra)
+
+    def write(self, pcm: npt.NDArray[np.int16]) -> None:
+        self._file.write(pcm)
+        self.samples += pcm.size
+        if self._dtx:
+            block = np.concatenate((self._carry, pcm)) if self._carry.size else pcm
+            whole = block.size - block.size % self._frame
+            self._energies.append(frame_energies_db(block[:whole], self.rate))
+            self._carry = block[whole:].copy()
+
+    def finish(self) -> bytes:
+        self._file.close()  # flushes libsndfile's last pages into the buffer
+        data = self._buf.getvalue()
+        if not self._dtx:
+            return data
+        energies = np.concatenate(self._energies) if self._energies else np.empty(0)
+        return opus_dtx(data, speech_frames(energies), self.rate, self.refresh)
+
+
 def encode_bytes(src: Source, mode: Mode = "compact", rate: int = RATE,
                  level: float = COMPACT_LEVEL, dtx: bool = True,
                  refresh: int = DTX_REFRESH_FRAMES) -> bytes:
-    """The stored file's bytes for `src` in `mode` (`level`, `dtx`, `refresh`: compact mode's
-    settings, overridable for the benchmark)."""
-    sf = _sf()
+    """The stored file's bytes for `src` (a path, PCM16 bytes or an array at `rate`) in
+    `mode`; see `StreamEncoder`."""
     pcm, rate = load_pcm(src, rate)
-    buf = io.BytesIO()
-    if mode == "wav":
-        sf.write(buf, pcm, rate, format="WAV", subtype="PCM_16")
-    elif mode == "lossless":
-        sf.write(buf, pcm, rate, format="FLAC", subtype="PCM_16")
-    elif mode == "compact":
-        sf.write(buf, pcm, rate, format="OGG", subtype="OPUS", compression_level=level)
-        if dtx:
-            return opus_dtx(buf.getvalue(), speech_mask(pcm, rate), rate, refresh)
-    else:
-        raise ValueError(f"unknown mode {mode!r}")
-    return buf.getvalue()
+    enc = StreamEncoder(mode, rate, level, dtx, refresh)
+    enc.write(pcm)
+    return enc.finish()
 
 
 def encode(src: Source, out_path: str | os.PathLike[str], mode: Mode = "compact",
@@ -267,24 +314,13 @@ def encode(src: Source, out_path: str | os.PathLike[str], mode: Mode = "compact"
     return len(data)
 
 
+def decode_file_bytes(data: bytes) -> tuple[npt.NDArray[np.int16], int]:
+    """Mono 16-bit samples and rate of a stored file's bytes (Ogg/Opus, FLAC, WAV)."""
+    pcm, rate = _sf().read(io.BytesIO(data), dtype="int16", always_2d=True)
+    return np.ascontiguousarray(pcm[:, 0]), int(rate)
+
+
 def decode(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float32], int]:
     """Mono float32 samples and rate of a stored recording (any mode)."""
     data, rate = _sf().read(os.fspath(path), dtype="float32", always_2d=True)
     return np.ascontiguousarray(data[:, 0]), int(rate)
-
-
-def transcode_recording(wav_path: str | os.PathLike[str], mode: Mode = "compact",
-                        remove_wav: bool = False) -> Path:
-    """After hang-up: convert a finished WAV recording to `mode` beside it (same stem).
-
-    The new file is written to a temporary name, fsync'ed and renamed into place, so a crash
-    leaves either no new file (or the previous one) or the complete new one; the WAV is
-    removed only after the new file is durable."""
-    src = Path(wav_path)
-    dest = src.with_suffix(SUFFIX[mode])
-    if dest == src:
-        return src
-    encode(src, dest, mode)
-    if remove_wav:
-        src.unlink()
-    return dest

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from callrec.config import Config
+from callrec.storage.key_binding import binding_for
 from callrec.storage.keystore import KeyStore
 from callrec.storage.recordings import (
     ENCRYPTED_SUFFIX,
@@ -22,17 +23,24 @@ from callrec.storage.recordings import (
     open_audio_file,
 )
 from callrec.storage.volumes import DEFAULT_USB_SUBDIR, SD, USB
+from callrec.storage.wavstream import wav_header
 
 
-def open_keys(config: Config) -> KeyStore | None:
-    """The key store, creating the device key on first use; None if encryption is off.
+def open_keys(config: Config, *, create_device_key: bool = True) -> KeyStore | None:
+    """The key store, creating the device key on first use; None if encryption is off. The
+    device key file is wrapped by the hardware secret `storage.key_binding` names.
 
     Raises keystore.DeviceKeyMissing when recordings' keys exist but the device key does not
-    (it must then be restored from the owner's backup, never silently replaced).
+    (it must then be restored from the owner's backup, never silently replaced), and
+    keystore.HardwareSecretError / WrongHardwareSecret when the device key is bound to a
+    secret this recorder cannot read or does not have (the SD card of another recorder).
     """
     if not config.storage.encrypt:
         return None
-    return KeyStore(config.data_dir / "keys", config.storage.device_key_path)
+    binding, unbound_reason = binding_for(config.storage)
+    return KeyStore(config.data_dir / "keys", config.storage.device_key_path,
+                    create_device_key=create_device_key, binding=binding,
+                    unbound_reason=unbound_reason)
 
 
 def open_store(config: Config) -> RecordingStore:
@@ -62,13 +70,15 @@ def read_recording_sidecar(config: Config, rec_id: str) -> dict[str, Any] | None
 
 
 def read_recording_wav(config: Config, rec_id: str, rate: int | None = None) -> bytes:
-    """A recording's audio as WAV bytes, decrypted if needed, without opening the index (so a
-    tool or a test can read it while the daemon runs); the parts of a call that fell back to
-    the SD card are joined. Raises FileNotFoundError."""
+    """A recording's audio as WAV bytes, decrypted (and decoded, if it was transcoded to Opus
+    or FLAC) as needed, without opening the index (so a tool or a test can read it while the
+    daemon runs); the parts of a call that fell back to the SD card are joined. Raises
+    FileNotFoundError."""
     folders = _folders(config, rec_id)
     keys = open_keys(config)
     rate = rate or config.board.sample_rate
     meta = read_recording_sidecar(config, rec_id) or {}
+    fmt = str((meta.get("audio") or {}).get("format") or "wav")
     parts = meta.get("parts")
     source: AudioSource
     if isinstance(parts, list) and parts:
@@ -77,15 +87,24 @@ def read_recording_wav(config: Config, rec_id: str, rate: int | None = None) -> 
         present = [(path, count) for path, count in found if path.is_file()]
         if not present:
             raise FileNotFoundError(f"recording {rec_id}: no audio")
-        source = JoinedWav([PcmPart(path, rec_id, keys, count) for path, count in present], rate)
+        key = keys.key_for(rec_id) if keys is not None else None
+        source = JoinedWav([PcmPart(path, rec_id, key, count) for path, count in present], rate)
     else:
-        names = (f"{rec_id}{ENCRYPTED_SUFFIX}", f"{rec_id}.wav")
+        names = [f"{rec_id}{ENCRYPTED_SUFFIX}", f"{rec_id}.wav"]
+        if fmt != "wav":
+            names.insert(0, Path(str(meta["audio"].get("file"))).name)
         paths = [folder / name for folder in folders.values() for name in names]
         found_paths = [p for p in paths if p.exists()]
         if not found_paths:
             raise FileNotFoundError(f"recording {rec_id}: no audio")
-        source = open_audio_file(found_paths[0], rec_id, keys, rate)
+        source = open_audio_file(found_paths[0], rec_id, keys, rate, fmt)
     try:
-        return source.read_range(0, source.size())
+        data = source.read_range(0, source.size())
     finally:
         source.close()
+    if fmt == "wav":
+        return data
+    from callrec.storage.codec import decode_file_bytes  # libsndfile: tools and tests only
+
+    pcm, file_rate = decode_file_bytes(data)
+    return wav_header(pcm.size * 2, file_rate) + pcm.astype("<i2").tobytes()

@@ -2,7 +2,9 @@
 
 Layout under <data_dir>/recordings/YYYY/MM/ (volume "sd", the SD card) or
 <usb_mount_point>/callrec/recordings/YYYY/MM/ (volume "usb", the USB stick):
-    <id>.cra    the audio, encrypted (crypto.EncryptedWriter: AES-256-GCM, one-second chunks)
+    <id>.cra    the audio as captured, encrypted PCM (crypto.EncryptedWriter: AES-256-GCM,
+                one-second chunks), until the transcoder replaces it after hang-up by
+    <id>.opus.cra  (or .flac.cra) the stored Ogg/Opus (FLAC) file, encrypted the same way
     <id>.json   the sidecar: the recording's metadata, the source of truth for the index,
                 sealed under the recording's key ({"id": ..., "sealed": base64})
 and, on the SD card only, <data_dir>/index/ and <data_dir>/keys/: the device key and each
@@ -21,17 +23,8 @@ until the last successful sync, and the rest of the call continues on the SD car
 A recording whose stick is not inserted stays indexed; its audio cannot be played until the
 stick is back. The index and the keys never go on the stick.
 
-The index is sharded by month (index/YYYY-MM.json, one TinyDB each, see index_shards), so adding
-a recording rewrites only its month; index/recordings.json is a manifest naming the shards. A
-shard that is corrupt or missing at start falls back to its previous version (.prev) merged with
-that month's sidecars; a corrupt manifest rebuilds everything from the sidecars, as does
-`reindex()`. With encryption on, shards and manifest are sealed under a key derived from the
-device key (the index holds phone numbers). An index in the old single-file layout
-(index/recordings.json holding the documents) is converted to shards at the first start and
-kept as index/recordings.v1.json.
-
-Reads never touch the disk: the store holds every recording's metadata as compact JSON bytes,
-sorted by id (paging), and a map from the digits of caller and called numbers to ids (search).
+The index (index_store.ShardedIndex: day shards on disk, a compact view in memory) is rebuilt
+from the sidecars when it is damaged; this store is its only writer and its sidecar source.
 """
 
 from __future__ import annotations
@@ -43,17 +36,13 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tinydb import Query, TinyDB
-from tinydb.table import Table
-
-from callrec.storage.atomic_json import AtomicJSONStorage, CorruptIndex, fsync_dir, write_atomic
+from callrec.storage.atomic_json import fsync_dir, write_atomic
 from callrec.storage.crypto import (
     CryptoError,
     EncryptedWriter,
@@ -63,18 +52,10 @@ from callrec.storage.crypto import (
 )
 from callrec.storage.crypto import recover as recover_container
 from callrec.storage.index_shards import (
-    TABLE,
-    ShardStorage,
-    compact,
-    is_manifest,
-    month_of,
     phone_key,
-    shard_docs,
-    shard_document,
-    shard_files,
-    write_manifest,
 )
-from callrec.storage.index_view import IndexView
+from callrec.storage.index_store import ShardedIndex, is_recording_id
+from callrec.storage.index_view import IndexView, valid_id
 from callrec.storage.keystore import KeyStore, KeyStoreError
 from callrec.storage.volumes import (
     DEFAULT_USB_SUBDIR,
@@ -103,24 +84,34 @@ def new_recording_id(started: datetime | None = None) -> str:
     return f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
-def is_recording_id(value: str) -> bool:
-    return bool(_ID_RE.match(value))
-
-
-def _stamp() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}"
-
 
 from callrec.storage.audio_files import (  # noqa: E402 (re-exported)
     ENCRYPTED_SUFFIX,
+    EXTENSION,
+    TMP_SUFFIX,
     AudioSource,
     AudioWriter,
     JoinedWav,
     PcmPart,
     open_audio_file,
+    stored_file_name,
 )
 
 ENCRYPTION = "aes-256-gcm-chunked-v1"
+FLAC_BLOCK_SAMPLES = 4096  # libsndfile's FLAC frame: 0.512 s at 8 kHz
+_TRANSCODED = [(fmt, enc) for fmt in EXTENSION if fmt != "wav" for enc in (True, False)]
+_TRANSCODED_ENDINGS = tuple(stored_file_name("", fmt, enc) for fmt, enc in _TRANSCODED)
+
+
+def _captured_names(rec_id: str) -> list[str]:
+    """The names of a recording's captured audio: <id>.cra, or <id>.wav (no encryption), and
+    the parts a fall-back to the SD card adds."""
+    names = [f"{rec_id}{ENCRYPTED_SUFFIX}", f"{rec_id}.wav"]
+    return names + [f"{rec_id}.part{n}{ext}" for n in (2, 3) for ext in (ENCRYPTED_SUFFIX, ".wav")]
+
+
+def _transcoded_names(rec_id: str) -> list[str]:
+    return [stored_file_name(rec_id, fmt, enc) for fmt, enc in _TRANSCODED]
 
 
 
@@ -183,17 +174,16 @@ class RecordingStore:
             self.roots[USB] = self.usb_mount_point / DEFAULT_USB_SUBDIR / "recordings"
             point = self.usb_mount_point
             self._usb_available = usb_available or (lambda: usb_mounted(point))
-        self.index_dir = Path(data_dir) / "index"
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        self._manifest = self.index_dir / "recordings.json"
         self._lock = threading.RLock()
-        self._view = IndexView()
-        self._months: set[str] = set()  # months with a shard
-        self._dbs: dict[str, TinyDB] = {}
-        self._hot: str | None = None  # the month whose shard data stays parsed
-        self.bytes_written = 0  # index bytes written by this object (for the benchmark)
+        self._writing: set[str] = set()  # recordings open for writing now: recover() skips them
+        self._index = ShardedIndex(Path(data_dir) / "index", self._sealer, self)
         with self._lock:
-            self._open_index()
+            self._index.open()
+
+    @property
+    def _view(self) -> IndexView:
+        """The index's in-memory view (a new one after a rebuild): read under the lock."""
+        return self._index.view
 
     # -- volumes and paths -------------------------------------------------------------------
     def available(self, volume: str) -> bool:
@@ -237,9 +227,13 @@ class RecordingStore:
                 for p in parts if isinstance(p, dict) and p.get("file")
             ]
         volume = str(meta.get("volume") or SD)
+        named = Path(str((meta.get("audio") or {}).get("file") or "")).name
+        names = [f"{rec_id}{ENCRYPTED_SUFFIX}", f"{rec_id}.wav"]
+        if named.startswith(rec_id) and named not in names:  # transcoded: <id>.opus.cra…
+            names.insert(0, named)
         for vol in self._order(volume):
             folder = self._folder(rec_id, vol)
-            for name in (f"{rec_id}{ENCRYPTED_SUFFIX}", f"{rec_id}.wav"):
+            for name in names:
                 if (folder / name).exists():
                     return [(vol, folder / name, None)]
         return [(volume, self._folder(rec_id, volume) / self.part_file(rec_id), None)]
@@ -249,11 +243,13 @@ class RecordingStore:
         encryption); for a recording without audio yet, where a new one would go."""
         return self.audio_parts(rec_id)[-1][1]
 
-    def _file_names(self, rec_id: str) -> list[str]:
-        """Every file name a recording can have in its folder: audio parts first, sidecar last."""
-        audio = [f"{rec_id}{ENCRYPTED_SUFFIX}", f"{rec_id}.wav"]
-        audio += [f"{rec_id}.part{n}{ext}" for n in (2, 3) for ext in (ENCRYPTED_SUFFIX, ".wav")]
-        return [*audio, f"{rec_id}.json"]
+    @staticmethod
+    def _file_names(rec_id: str) -> list[str]:
+        """Every file name a recording can have in its folder: audio first (captured, then
+        transcoded, then a transcoding's temporary file), sidecar last."""
+        stored = _transcoded_names(rec_id)
+        return [*_captured_names(rec_id), *stored, *(f"{n}{TMP_SUFFIX}" for n in stored),
+                f"{rec_id}.json"]
 
     def has_files(self, rec_id: str) -> bool:
         """Anything of the recording left on disk (audio, sidecar or key), on any volume."""
@@ -274,126 +270,8 @@ class RecordingStore:
                 return path
         return self._folder(rec_id) / f"{rec_id}.json"
 
-    def shard_path(self, month: str) -> Path:
-        return self.index_dir / f"{month}.json"
-
-    # -- index: start-up ---------------------------------------------------------------------
-    def _open_index(self) -> None:
-        months = set(shard_files(self.index_dir))
-        try:
-            data = AtomicJSONStorage(self._manifest, self._sealer).read()
-        except CorruptIndex as exc:
-            log.error("index corrupt (%s); rebuilding from sidecar files", exc)
-            self._manifest.rename(self._manifest.with_suffix(f".corrupt-{_stamp()}"))
-            self._rebuild()
-            return
-        listed: set[str] = set()
-        if data is not None and not is_manifest(data):
-            self._migrate(data)
-            return
-        if data is not None:
-            listed = {m for m in data.get("shards", {}) if _MONTH_RE.match(m)}
-        months |= listed
-        for month in sorted(months):
-            self._load_shard(month)
-        self._months = months
-        if data is None or months != listed:
-            self._write_manifest()
-
-    def _load_shard(self, month: str) -> None:
-        """Load one month into memory; a corrupt or missing shard is rebuilt (see _fallback)."""
-        path = self.shard_path(month)
-        try:
-            data = ShardStorage(path, self._sealer).read()
-            if data is None:
-                raise CorruptIndex(f"{path.name}: missing or empty")
-            docs = shard_docs(data)
-        except (CorruptIndex, ValueError) as exc:
-            docs = self._fallback(month, str(exc))
-        self._extend(month, docs)
-
-    def _extend(self, month: str, docs: Iterable[dict[str, Any]]) -> None:
-        """Append a month's documents to the view; months must come in ascending order."""
-        prefix = month.replace("-", "")
-        by_id = {d["id"]: d for d in docs if is_recording_id(d["id"]) and d["id"][:6] == prefix}
-        self._view.extend(by_id[rec_id] for rec_id in sorted(by_id))
-
-    def _fallback(self, month: str, reason: str) -> list[dict[str, Any]]:
-        """A shard is unusable: its .prev merged with the month's sidecars (which win)."""
-        log.error("index shard %s unusable (%s); rebuilding it from .prev and sidecars",
-                  month, reason)
-        path = self.shard_path(month)
-        storage = ShardStorage(path, self._sealer)
-        if path.exists():
-            path.rename(path.with_name(f"{path.name}.corrupt-{_stamp()}"))
-        try:
-            previous = shard_docs(AtomicJSONStorage(storage.prev, self._sealer).read())
-        except (CorruptIndex, ValueError):
-            previous = []
-        found: dict[str, dict[str, Any]] = {}
-        for _, root in self.usable_roots():
-            for meta in self._read_sidecars(root / month[:4] / month[5:]):
-                found.setdefault(meta["id"], meta)  # the SD card's first: it wins
-        docs = list(found.values())
-        for doc in previous:
-            rec_id = doc["id"]
-            # Keep the previous entry where the sidecar exists but could not be read, or is
-            # on a stick that is not inserted.
-            if rec_id not in found and is_recording_id(rec_id) and (
-                self.sidecar_path(rec_id).exists() or not self._reachable(doc)
-            ):
-                docs.append(doc)
-        storage.write(shard_document(sorted(docs, key=lambda d: str(d["id"]))))
-        self.bytes_written += storage.bytes_written
-        return docs
-
-    def _migrate(self, data: dict[str, Any]) -> None:
-        """Convert the old single-file index to month shards; keep it as recordings.v1.json."""
-        try:
-            docs = shard_docs(data)
-        except ValueError as exc:
-            log.error("old index unusable (%s); rebuilding from sidecar files", exc)
-            self._manifest.rename(self._manifest.with_suffix(f".corrupt-{_stamp()}"))
-            self._rebuild()
-            return
-        kept = self.index_dir / "recordings.v1.json"
-        if not kept.exists():
-            try:
-                os.link(self._manifest, kept)
-            except OSError:
-                shutil.copyfile(self._manifest, kept)
-            fsync_dir(self.index_dir)
-        self._replace_all(docs)
-        log.info("index migrated to month shards: %d recordings (old index kept as %s)",
-                 len(docs), kept.name)
-
-    def _replace_all(self, docs: list[dict[str, Any]]) -> int:
-        """Write every shard from `docs` (removing other shards) and reload the view."""
-        by_month: dict[str, list[dict[str, Any]]] = {}
-        for doc in docs:
-            rec_id = doc.get("id")
-            if isinstance(rec_id, str) and is_recording_id(rec_id):
-                by_month.setdefault(month_of(rec_id), []).append(doc)
-        for db in self._dbs.values():
-            db.close()
-        self._dbs, self._hot = {}, None
-        self._view = IndexView()
-        for month in sorted(by_month):
-            storage = ShardStorage(self.shard_path(month), self._sealer)
-            storage.write(shard_document(sorted(by_month[month], key=lambda d: d["id"])))
-            self.bytes_written += storage.bytes_written
-            self._extend(month, by_month[month])
-        for month in set(shard_files(self.index_dir)) - set(by_month):
-            self.shard_path(month).unlink(missing_ok=True)
-            ShardStorage(self.shard_path(month)).prev.unlink(missing_ok=True)
-        self._months = set(by_month)
-        self._write_manifest()
-        return len(self._view)
-
-    def _write_manifest(self) -> None:
-        write_manifest(self._manifest, sorted(self._months), self._sealer)
-
-    def _reachable(self, doc: dict[str, Any]) -> bool:
+    # -- the index's sidecar source (index_store.SidecarSource) -----------------------------
+    def reachable(self, doc: dict[str, Any]) -> bool:
         """False when the recording's sidecar or audio is on a volume that is not there."""
         volumes = {str(doc.get("volume") or SD)}
         parts = doc.get("parts")
@@ -401,20 +279,36 @@ class RecordingStore:
             volumes |= {str(p.get("volume", SD)) for p in parts if isinstance(p, dict)}
         return all(self.available(v) for v in volumes)
 
-    def _rebuild(self) -> int:
-        docs = list(self.iter_sidecars())
-        found = {d["id"] for d in docs}
-        # Recordings on a stick that is not inserted keep their index entries.
-        docs += [d for d in (self._view.doc(i) for i in range(len(self._view)))
-                 if d["id"] not in found and d.get("volume", SD) != SD and not self._reachable(d)]
-        n = self._replace_all(docs)
-        log.info("index rebuilt: %d recordings", n)
-        return n
+    def _shard_sidecars(self, folder: Path, prefix: str) -> Iterator[dict[str, Any]]:
+        """The readable sidecars in `folder` whose id starts with `prefix` (a day's or a
+        month's): a day is rebuilt without opening the rest of its month."""
+        for path in sorted(folder.glob(f"{prefix}*.json")):
+            if is_recording_id(path.stem):
+                meta = load_sidecar_file(path, path.stem, self.keys)
+                if meta is not None:
+                    yield meta
+
+    def sidecars(self, month: str, prefix: str) -> Iterator[dict[str, Any]]:
+        for _, root in self.usable_roots():  # the SD card's first
+            yield from self._shard_sidecars(root / month[:4] / month[5:7], prefix)
+
+    def months_on_disk(self) -> set[str]:
+        return {f"{folder.parent.name}-{folder.name}"
+                for _, root in self.usable_roots() for folder in root.glob("*/*")
+                if folder.is_dir() and _MONTH_RE.match(f"{folder.parent.name}-{folder.name}")}
+
+    def has_sidecar(self, rec_id: str) -> bool:
+        return self.sidecar_path(rec_id).exists()
+
+    @property
+    def bytes_written(self) -> int:
+        """Index bytes written since this store was opened (for the benchmark)."""
+        return self._index.bytes_written
 
     def reindex(self) -> int:
         """Rebuild the index from the sidecar files; returns the number of recordings."""
         with self._lock:
-            return self._rebuild()
+            return self._index.rebuild()
 
     def load_sidecar(self, rec_id: str) -> dict[str, Any] | None:
         """A recording's sidecar, opened if sealed; None (and a log line) if it is missing,
@@ -440,37 +334,6 @@ class RecordingStore:
                             seen.add(meta["id"])
                             yield meta
 
-    # -- index: writes -----------------------------------------------------------------------
-    def _table(self, month: str) -> Table:
-        """The TinyDB table of a month, its data parsed from the in-memory view if needed."""
-        db = self._dbs.get(month)
-        if db is None:
-            db = self._dbs[month] = TinyDB(
-                self.shard_path(month), storage=ShardStorage, sealer=self._sealer
-            )
-        storage = db.storage
-        assert isinstance(storage, ShardStorage)
-        if self._hot != month:
-            if self._hot is not None and self._hot in self._dbs:
-                hot = self._dbs[self._hot].storage
-                assert isinstance(hot, ShardStorage)
-                hot.drop_cache()
-            storage.seed(shard_document(self._view.month_docs(month.replace("-", ""))))
-            self._hot = month
-        return db.table(TABLE, cache_size=0)
-
-    def _written(self, month: str, before: int) -> None:
-        storage = self._dbs[month].storage
-        assert isinstance(storage, ShardStorage)
-        self.bytes_written += storage.bytes_written - before
-        if month not in self._months:
-            self._months.add(month)
-            self._write_manifest()
-
-    def _shard_bytes(self, month: str) -> int:
-        db = self._dbs.get(month)
-        return db.storage.bytes_written if db is not None else 0  # type: ignore[attr-defined]
-
     # -- writes ------------------------------------------------------------------------------
     def prepare(self, rec_id: str, volume: str = SD) -> Path:
         """Create the folder for a new recording and return where its audio goes."""
@@ -488,6 +351,9 @@ class RecordingStore:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return folder
 
+    def _key_if_any(self, rec_id: str) -> bytes | None:
+        return self.keys.key_for(rec_id) if self.keys is not None else None
+
     def _key(self, rec_id: str) -> bytes | None:
         """The recording's data key, made (and durably stored, wrapped) on first use."""
         if self.keys is None:
@@ -504,6 +370,8 @@ class RecordingStore:
         rec_id = sidecar["id"]
         path = self._writable_folder(rec_id, volume) / self.part_file(rec_id, part)
         key = self._key(rec_id)
+        with self._lock:
+            self._writing.add(rec_id)
         self.write_sidecar({**sidecar, "volume": volume})
         if key is None:
             return StreamingWavWriter(path, rate)
@@ -550,12 +418,13 @@ class RecordingStore:
                 )
             raise FileNotFoundError(f"recording {rec_id}: no audio")
         if len(parts) == 1:
-            return open_audio_file(present[0][1], rec_id, self.keys, rate)
+            fmt = str(meta.get("audio", {}).get("format") or "wav")
+            return open_audio_file(present[0][1], rec_id, self.keys, rate, fmt)
         # A call that fell back to the SD card: its parts joined (those that are there).
         opened: list[PcmPart] = []
         try:
             for _, path, count in present:
-                opened.append(PcmPart(path, rec_id, self.keys, count))
+                opened.append(PcmPart(path, rec_id, self._key_if_any(rec_id), count))
         except BaseException:
             for pcm in opened:
                 pcm.close()
@@ -569,26 +438,107 @@ class RecordingStore:
             return self.keys is not None and self.keys.has_key(rec_id)
         return bool(paths)
 
+    # -- transcoding (storage.transcode does the work, in a child process) --------------
+    def transcode_job(self, rec_id: str, fmt: str) -> dict[str, Any] | None:
+        """What the transcoding worker needs to turn a finished recording's captured PCM into
+        `fmt` ("opus", "flac"): its parts, the output file (on the volume of its sidecar) and
+        its key. None when there is nothing to do now: unknown, still being recorded, already
+        transcoded, or some of its audio is on a stick that is not inserted."""
+        meta = self.get(rec_id)
+        if meta is None or meta.get("status") == "recording" or rec_id in self.in_progress():
+            return None
+        audio = meta.get("audio") or {}
+        if audio.get("format", "wav") != "wav":
+            return None
+        if fmt == "flac" and int(audio.get("bytes") or 0) <= 2 * FLAC_BLOCK_SAMPLES:
+            # One FLAC frame: nothing to save, and Chromium's FLAC demuxer cannot play a
+            # single-frame file ("demuxer seek failed"): it stays in WAV.
+            return None
+        volume = str(meta.get("volume") or SD)
+        parts = self.audio_parts(rec_id, meta)
+        if not self.available(volume) or not all(
+            self.available(vol) and path.is_file() for vol, path, _ in parts
+        ):
+            return None
+        # A recording from before encryption was turned on gets a key now: its transcoded
+        # audio and sidecar are sealed like any new recording's.
+        key = self._key(rec_id)
+        out = self._folder(rec_id, volume) / stored_file_name(rec_id, fmt, key is not None)
+        return {
+            "id": rec_id,
+            "format": fmt,
+            "rate": int(audio.get("sample_rate", 8000)),
+            "parts": [{"path": str(path), "bytes": count} for _, path, count in parts],
+            "out": str(out),
+            "key": base64.b64encode(key).decode("ascii") if key is not None else None,
+        }
+
+    def replace_audio(self, job: dict[str, Any], audio_bytes: int) -> bool:
+        """Once the worker has made `job`'s output durable: the sidecar, then the index, name
+        the new file; only then is the captured audio deleted. False (and the output deleted)
+        if the recording was erased or changed meanwhile."""
+        rec_id, out = job["id"], Path(job["out"])
+        with self._lock:  # erasure waits: it must not run between the check and the add
+            meta = self.get(rec_id)
+            if meta is None or (meta.get("audio") or {}).get("format", "wav") != "wav":
+                out.unlink(missing_ok=True)
+                return False
+            old = [path for _, path, _ in self.audio_parts(rec_id, meta) if path != out]
+            audio = {k: v for k, v in meta["audio"].items() if k != "encryption"}
+            audio.update(file=out.name, format=job["format"], codec=job["format"],
+                         bytes=audio_bytes)
+            if out.suffix == ENCRYPTED_SUFFIX:
+                audio["encryption"] = ENCRYPTION
+            # "parts": None, not absent: the index merges an update into the old document.
+            self.add({**meta, "audio": audio, "volume": self._volume_of(rec_id, out),
+                      "parts": None})
+        for path in old:
+            try:
+                path.unlink(missing_ok=True)
+                fsync_dir(path.parent)
+            except OSError as exc:  # tidied at the next start (recover)
+                log.warning("recording %s: cannot delete its captured audio %s: %s",
+                            rec_id, path.name, exc)
+        return True
+
+    def _volume_of(self, rec_id: str, path: Path) -> str:
+        return next((vol for vol in self.roots if path.parent == self._folder(rec_id, vol)), SD)
+
+    def _tidy(self, folder: Path, names: list[str]) -> None:
+        """At start: what a transcoding cut short left in `folder`. A temporary file goes; of a
+        recording that has both its captured and its transcoded audio, the one its metadata
+        does not name goes (the crash came before, or after, the metadata changed)."""
+        present = set(names)
+        for name in names:
+            if name.endswith(TMP_SUFFIX):
+                (folder / name).unlink(missing_ok=True)
+        for stem in {n.split(".", 1)[0] for n in names if n.endswith(_TRANSCODED_ENDINGS)}:
+            meta = self.get(stem) or self.load_sidecar(stem)
+            if meta is None or meta.get("status") == "recording":
+                continue
+            audio = meta.get("audio") or {}
+            if audio.get("format", "wav") == "wav":
+                doomed = [n for n in _transcoded_names(stem) if n in present]
+            else:
+                keep = Path(str(audio.get("file") or "")).name
+                doomed = [n for n in _captured_names(stem) if n in present and n != keep]
+            for gone in doomed:
+                (folder / gone).unlink(missing_ok=True)
+                log.info("recording %s: removed %s left by an interrupted transcoding",
+                         stem, gone)
+
     def add(self, meta: dict[str, Any]) -> None:
-        """Write the sidecar (durably) and then index the recording (in its month's shard).
+        """Write the sidecar (durably) and then index the recording (in its day's shard).
         `size_bytes` (what retention counts) is set from the files on disk."""
         rec_id = meta["id"]
         meta = {**meta, "size_bytes": self.disk_bytes(rec_id, meta)}
         self.write_sidecar(meta)
-        month = month_of(rec_id)
         with self._lock:
-            table = self._table(month)
-            before = self._shard_bytes(month)
-            try:
-                if self._view.find(rec_id) is None:
-                    table.insert(dict(meta))  # upsert would write twice: update, then insert
-                else:
-                    table.upsert(dict(meta), Query().id == rec_id)
-            except BaseException:
-                self._hot = None  # the shard's cached data may be ahead of the view: reseed
-                raise
-            self._written(month, before)
-            self._view.put(json.loads(compact(meta)))  # a copy the caller cannot change
+            if meta.get("status") != "recording":
+                self._writing.discard(rec_id)
+            if not valid_id(rec_id):
+                raise UnknownRecording(rec_id)
+            self._index.put(meta)
 
     def erase(self, rec_id: str) -> bool:
         """Destroy the key, delete the audio, then the sidecar, then the index entry. False if
@@ -603,6 +553,7 @@ class RecordingStore:
         indexed: list[str] = []
         with self._lock:
             for rec_id in ids:
+                self._writing.discard(rec_id)
                 paths = [self._folder(rec_id, vol) / name
                          for name in self._file_names(rec_id) for vol in self.roots]
                 known = self._view.find(rec_id) is not None
@@ -628,47 +579,38 @@ class RecordingStore:
                         except OSError:
                             pass
             if indexed:
-                self._remove(indexed)
+                self._index.remove(indexed)
         for rec_id in found:
             log.info("recording %s erased", rec_id)
         return found
 
-    def _remove(self, ids: list[str]) -> None:
-        by_month: dict[str, list[str]] = {}
-        for rec_id in ids:
-            by_month.setdefault(month_of(rec_id), []).append(rec_id)
-        for month, month_ids in sorted(by_month.items()):
-            table = self._table(month)
-            before = self._shard_bytes(month)
-            try:
-                table.remove(Query().id.one_of(month_ids))
-            except BaseException:
-                self._hot = None
-                raise
-            self._written(month, before)
-            for rec_id in month_ids:
-                self._view.drop(rec_id)
-
-    def recover(self) -> list[str]:
+    def recover(self, volume: str | None = None) -> list[str]:
         """At start: finish recordings a crash interrupted, drop index entries without audio.
 
         A sidecar still marked "recording" belongs to a call that was in progress when the
         process died: its WAV header is repaired from the file size, it is marked
         "interrupted" and indexed, so it shows in the UI and plays. Only sidecars that are not
         indexed, or indexed as "recording", are read (a complete recording is indexed only
-        after its final sidecar was written).
+        after its final sidecar was written). With `volume`: only that volume's recordings
+        (a USB stick inserted while running, which may hold a recording a power cut
+        interrupted while it was out); recordings being written now are never touched.
         """
         on_disk: set[str] = set()
-        for _, root in self.usable_roots():  # a stick that is not inserted is left alone
+        roots = [(name, root) for name, root in self.usable_roots()
+                 if volume is None or name == volume]
+        for _, root in roots:  # a stick that is not inserted is left alone
             for folder in root.glob("*/*"):
                 if folder.is_dir():
+                    names = os.listdir(folder)
                     on_disk.update(
-                        name[:-5] for name in os.listdir(folder)
+                        name[:-5] for name in names
                         if name.endswith(".json") and is_recording_id(name[:-5])
                     )
+                    self._tidy(folder, names)
         with self._lock:
             view = self._view
-            to_read = sorted(i for i in on_disk if view.find(i) is None or i in view.open)
+            to_read = sorted(i for i in on_disk - self._writing
+                             if view.find(i) is None or i in view.open)
         recovered = []
         for rec_id in to_read:
             meta = self.load_sidecar(rec_id)
@@ -702,13 +644,15 @@ class RecordingStore:
             log.warning(
                 "recording %s was interrupted; recovered %.1f s", rec_id, meta["duration_s"]
             )
+        if volume is not None:
+            return recovered
         with self._lock:
             gone = [i for i in self._view.ids
                     if i not in on_disk and not self.sidecar_path(i).exists()]
             # A recording on a stick that is not inserted stays listed.
-            gone = [i for i in gone if self._reachable(self.get(i) or {})]
+            gone = [i for i in gone if self.reachable(self.get(i) or {})]
             if gone:
-                self._remove(gone)
+                self._index.remove(gone)
         return recovered
 
     def _repair_audio(self, rec_id: str, audio: Path) -> int:
@@ -745,9 +689,7 @@ class RecordingStore:
         if not key:
             return []
         with self._lock:
-            view = self._view
-            found = (view.find(i) for i in reversed(view.phones.get(key, [])))
-            return [view.doc(i) for i in found if i is not None]
+            return self._view.search(key)[::-1]
 
     def all_docs(self) -> list[dict[str, Any]]:
         """Every recording's metadata, oldest first (a copy: for small stores and tests)."""
@@ -785,6 +727,4 @@ class RecordingStore:
 
     def close(self) -> None:
         with self._lock:
-            for db in self._dbs.values():
-                db.close()
-            self._dbs, self._hot = {}, None
+            self._index.close()

@@ -23,22 +23,34 @@ The rules, in the order they are applied:
 Sizes are decimal (1 MB = 10^6 bytes, 1 GB = 10^9), like the disk makers' and df -H's.
 Nothing here produces personal data: recordings are known by their id (UTC time + random hex)
 and sizes only; `RecordingFacts` does not even carry the phone numbers.
+
+Memory: a run over 100,000 recordings must fit in the daemon's budget (80 MB in all). So the
+facts of the index are held in columns (`FactsTable`, ~45 bytes a recording instead of ~250 as
+objects) sorted oldest first, and the rules walk them in that order without building per-
+recording objects, sorted copies or sets of ids. Lists of `RecordingFacts` are still accepted
+everywhere (tests, small callers): they are put in a table first.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 DeletionReason = Literal["max_age", "quota", "low_space"]
 REASONS: tuple[DeletionReason, ...] = ("max_age", "quota", "low_space")
 
 # Same shape as storage.recordings' ids; repeated here so this module stays free of tinydb.
-_ID_RE = re.compile(r"^(\d{8}T\d{6}Z)-[0-9a-f]{8}$")
+# ASCII digits only (\d takes any script's), matched whole: an id is then exactly ID_BYTES long.
+_ID_RE = re.compile(r"([0-9]{8}T[0-9]{6}Z)-[0-9a-f]{8}")
+ID_BYTES = 25
 _DAY = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_DAY_US = _DAY // _US
 
 
 def _require_aware(name: str, value: datetime) -> None:
@@ -118,7 +130,7 @@ class RecordingFacts:
         if not isinstance(doc, Mapping):
             raise ValueError("index document is not a JSON object")
         rec_id = doc.get("id")
-        if not isinstance(rec_id, str) or not (m := _ID_RE.match(rec_id)):
+        if not isinstance(rec_id, str) or not (m := _ID_RE.fullmatch(rec_id)):
             raise ValueError("index document without a well-formed 'id'")
         where = f"recording {rec_id}"
 
@@ -168,22 +180,188 @@ class RecordingFacts:
         )
 
 
+def _us(t: datetime) -> int:
+    """Microseconds since 1970 UTC: exact, and ordered as the instants are."""
+    return (t - _EPOCH) // _US
+
+
+class FactsTable(Sequence[RecordingFacts]):
+    """The facts of many recordings in columns, oldest first (ties by id), each id once.
+
+    A sequence of `RecordingFacts`, made one at a time when read; the rules below read the
+    columns directly. Build one with `from_facts()` or `facts_from_index()`.
+    """
+
+    def __init__(self) -> None:
+        self._ids = bytearray()  # ID_BYTES of ASCII per recording
+        self._started = array("q")  # microseconds since 1970 UTC
+        self._sizes = array("q")
+        self._vols = array("H")  # index into _names
+        self._flags = bytearray()  # 1: on hold, 2: restricted
+        self._names: list[str] = []
+        self._codes: dict[str, int] = {}
+
+    # -- building ------------------------------------------------------------------------------
+    def _append(self, f: RecordingFacts) -> None:
+        code = self._codes.get(f.volume)
+        if code is None:
+            if len(self._names) > 0xFFFF:
+                raise ValueError(f"recording {f.rec_id}: too many volume names")
+            code = self._codes[f.volume] = len(self._names)
+            self._names.append(f.volume)
+        self._ids += f.rec_id.encode("ascii")
+        self._started.append(_us(f.started_at))
+        self._sizes.append(f.size_bytes)
+        self._vols.append(code)
+        self._flags.append(int(f.on_hold) | 2 * int(f.restricted))
+
+    @classmethod
+    def from_facts(cls, recordings: Iterable[RecordingFacts]) -> FactsTable:
+        """A table of `recordings`, in any order; an id listed twice (a shard and its rebuilt
+        copy) is one file: the first one counts."""
+        if isinstance(recordings, FactsTable):
+            return recordings
+        table = cls()
+        for f in _unique(recordings):
+            table._append(f)
+        return table
+
+    def _sort(self) -> None:
+        """Put rows appended in id order into (start, id) order. The start of a call and its
+        id's time agree to the second, so only calls started within the same second can be
+        out of order: an insertion sort fixes them in place (no copy, no key list)."""
+        started, n = self._started, len(self)
+        descents = sum(1 for i in range(1, n) if started[i] < started[i - 1])
+        if not descents:
+            return
+        if descents > 1000:  # not what the index gives: sort by key, stable (ids stay ordered)
+            order = sorted(range(n), key=started.__getitem__)
+            self._take(order)
+            return
+        ids, sizes, vols, flags = self._ids, self._sizes, self._vols, self._flags
+        for i in range(1, n):
+            if started[i] >= started[i - 1]:
+                continue
+            row = (started[i], bytes(ids[i * ID_BYTES : (i + 1) * ID_BYTES]), sizes[i], vols[i],
+                   flags[i])
+            j = i
+            while j > 0 and started[j - 1] > row[0]:  # ties keep id order: stable
+                started[j], sizes[j], vols[j], flags[j] = (started[j - 1], sizes[j - 1],
+                                                           vols[j - 1], flags[j - 1])
+                ids[j * ID_BYTES : (j + 1) * ID_BYTES] = ids[(j - 1) * ID_BYTES : j * ID_BYTES]
+                j -= 1
+            started[j], sizes[j], vols[j], flags[j] = row[0], row[2], row[3], row[4]
+            ids[j * ID_BYTES : (j + 1) * ID_BYTES] = row[1]
+
+    def _take(self, rows: Iterable[int]) -> None:
+        """Keep `rows` only, in that order."""
+        ids, started, sizes, vols, flags = (bytearray(), array("q"), array("q"), array("H"),
+                                            bytearray())
+        for i in rows:
+            ids += self._ids[i * ID_BYTES : (i + 1) * ID_BYTES]
+            started.append(self._started[i])
+            sizes.append(self._sizes[i])
+            vols.append(self._vols[i])
+            flags.append(self._flags[i])
+        self._ids, self._started, self._sizes, self._vols, self._flags = (
+            ids, started, sizes, vols, flags)
+
+    def without(self, rec_ids: Iterable[str]) -> FactsTable:
+        """A copy without these recordings (those just erased)."""
+        gone = {i.encode("ascii", "replace") for i in rec_ids}
+        table = FactsTable()
+        table._names, table._codes = list(self._names), dict(self._codes)
+        table._ids, table._started, table._sizes = self._ids, self._started, self._sizes
+        table._vols, table._flags = self._vols, self._flags
+        table._take(i for i in range(len(self)) if self.id_bytes(i) not in gone)
+        return table
+
+    # -- reading -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._started)
+
+    def id_bytes(self, i: int) -> bytes:
+        return bytes(self._ids[i * ID_BYTES : (i + 1) * ID_BYTES])
+
+    def rec_id(self, i: int) -> str:
+        return self._ids[i * ID_BYTES : (i + 1) * ID_BYTES].decode("ascii")
+
+    def started_at(self, i: int) -> datetime:
+        return _EPOCH + timedelta(microseconds=self._started[i])
+
+    def volume(self, i: int) -> str:
+        return self._names[self._vols[i]]
+
+    def exempt(self, i: int) -> bool:
+        return bool(self._flags[i])
+
+    def rows_on(self, volume: str) -> Iterator[int]:
+        """The rows of the recordings on `volume`, oldest first."""
+        code = self._codes.get(volume)
+        if code is None:
+            return iter(())
+        vols = self._vols
+        return (i for i in range(len(self)) if vols[i] == code)
+
+    def volume_names(self) -> set[str]:
+        """The volumes that hold at least one of the recordings."""
+        return {self._names[c] for c in set(self._vols)}
+
+    @overload
+    def __getitem__(self, i: int) -> RecordingFacts: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[RecordingFacts]: ...
+    def __getitem__(self, i: int | slice) -> RecordingFacts | list[RecordingFacts]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        flags = self._flags[i]
+        return RecordingFacts(self.rec_id(i), self.started_at(i), self._sizes[i], self.volume(i),
+                              bool(flags & 1), bool(flags & 2))
+
+
+def _table(recordings: Iterable[RecordingFacts]) -> FactsTable:
+    return FactsTable.from_facts(recordings)
+
+
 def facts_from_index(
     docs: Iterable[Mapping[str, Any]], volume_default: str = "sd"
-) -> tuple[list[RecordingFacts], list[str]]:
+) -> tuple[FactsTable, list[str]]:
     """Facts for every readable document, plus one error message per unreadable one.
 
     An unreadable document is left out, so retention never erases it; the daemon should log
     the messages (they hold no personal data) so that someone repairs or reindexes it.
+    Documents in ascending id order (as the index gives them) go straight into the table's
+    columns; in any other order they are first gathered as objects, then sorted.
     """
-    facts: list[RecordingFacts] = []
+    table = FactsTable()
     errors: list[str] = []
+    last = b""
+    loose: list[RecordingFacts] | None = None
     for doc in docs:
         try:
-            facts.append(RecordingFacts.from_index_doc(doc, volume_default))
+            f = RecordingFacts.from_index_doc(doc, volume_default)
         except ValueError as exc:
             errors.append(str(exc))
-    return facts, errors
+            continue
+        if loose is not None:
+            loose.append(f)
+            continue
+        key = f.rec_id.encode("ascii")
+        if key == last:
+            continue  # listed twice: the first counts
+        if key < last:
+            loose = [*table, f]
+            continue
+        table._append(f)
+        last = key
+    if loose is not None:
+        return FactsTable.from_facts(loose), errors
+    table._sort()
+    return table, errors
 
 
 @dataclass(frozen=True)
@@ -200,9 +378,10 @@ class VolumeUsage:
             raise ValueError(f"volume {self.name}: sizes must not be negative")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deletion:
-    """One recording to erase, and why."""
+    """One recording to erase, and why. Slotted: the first run on an old archive may erase
+    tens of thousands."""
 
     rec_id: str
     volume: str
@@ -291,43 +470,54 @@ def plan_retention(
     The space rules do not depend on the clock, so they still apply.
     """
     _require_aware("now", now)
-    ordered = _unique(recordings)
+    t = _table(recordings)
+    sizes, started = t._sizes, t._started
+    busy = {i.encode("ascii", "replace") for i in in_progress}
 
-    def erasable(r: RecordingFacts) -> bool:
-        return not r.exempt and r.rec_id not in in_progress
+    def erasable(i: int) -> bool:
+        return not t.exempt(i) and (not busy or t.id_bytes(i) not in busy)
 
     deletions: list[Deletion] = []
-    gone: set[str] = set()
-    for r in ordered:
-        if clock_trusted and erasable(r) and is_expired(r, policy, now):
-            deletions.append(Deletion(r.rec_id, r.volume, "max_age", r.size_bytes))
-            gone.add(r.rec_id)
+    gone = bytearray(len(t))  # 1: planned for deletion
+    max_age = policy.max_age
+    if clock_trusted and max_age is not None:
+        cutoff = _us(now) - max_age // _US  # started at or before: expired
+        for i in range(len(t)):
+            if started[i] > cutoff:
+                break  # oldest first: the rest are younger
+            if erasable(i):
+                deletions.append(Deletion(t.rec_id(i), t.volume(i), "max_age", sizes[i]))
+                gone[i] = 1
 
     shortfalls: list[Shortfall] = []
     by_name = {v.name: v for v in volumes}
     for name in sorted(by_name):
         volume = by_name[name]
-        on_volume = [r for r in ordered if r.volume == name]
-        kept = [r for r in on_volume if r.rec_id not in gone]
-        used = sum(r.size_bytes for r in kept)
-        # The expired recordings erased above free their bytes on this volume too.
-        free = volume.free_bytes + sum(r.size_bytes for r in on_volume if r.rec_id in gone)
-        for r in kept:
+        used = freed = 0
+        for i in t.rows_on(name):
+            if gone[i]:
+                freed += sizes[i]  # the expired recordings erased above free their bytes too
+            else:
+                used += sizes[i]
+        free = volume.free_bytes + freed
+        for i in t.rows_on(name):
+            if gone[i]:
+                continue
             over_quota = policy.quota_bytes is not None and used > policy.quota_bytes
             low_space = free < policy.min_free_bytes
             if not (over_quota or low_space):
                 break
-            if not erasable(r):
+            if not erasable(i):
                 continue
             reason: DeletionReason = "quota" if over_quota else "low_space"
-            deletions.append(Deletion(r.rec_id, name, reason, r.size_bytes))
-            gone.add(r.rec_id)
-            used -= r.size_bytes
-            free += r.size_bytes
+            deletions.append(Deletion(t.rec_id(i), name, reason, sizes[i]))
+            gone[i] = 1
+            used -= sizes[i]
+            free += sizes[i]
         over = 0 if policy.quota_bytes is None else max(0, used - policy.quota_bytes)
         missing = max(0, policy.min_free_bytes - free)
         if over or missing:
-            blocked = sum(r.size_bytes for r in kept if r.rec_id not in gone)
+            blocked = used  # what is left on the volume: exempt or in progress
             shortfalls.append(Shortfall(name, over, missing, blocked))
     return RetentionPlan(tuple(deletions), tuple(shortfalls))
 
@@ -414,8 +604,10 @@ def estimate_days_left(
     _require_aware("now", now)
     if window_days <= 0:
         raise ValueError("window_days must be positive")
-    mine = [r for r in _unique(recordings) if r.volume == volume.name]
-    used = sum(r.size_bytes for r in mine)
+    t = _table(recordings)
+    sizes, started = t._sizes, t._started
+    used = sum(sizes[i] for i in t.rows_on(volume.name))
+    now_us = _us(now)
 
     # The recordings' size at which the volume hits a limit: its free space down to
     # min_free_bytes, or the quota if that comes first.
@@ -425,18 +617,22 @@ def estimate_days_left(
         cap, limit = policy.quota_bytes, "quota"
 
     max_age = policy.max_age
-    expired_now = sum(r.size_bytes for r in mine if not r.exempt and is_expired(r, policy, now))
+    # Started at or before the cutoff: expired (none without an age limit).
+    cutoff = now_us - max_age // _US if max_age is not None else None
+    expired_now = 0 if cutoff is None else sum(
+        sizes[i] for i in t.rows_on(volume.name) if started[i] <= cutoff and not t.exempt(i))
     # What remains once the next retention run has erased what is already expired.
     base = used - expired_now
     if base >= cap:
         return DaysLeft(0.0, "full", limit=limit)
 
-    window_start = now - timedelta(days=window_days)
-    recent = [r for r in mine if window_start < r.started_at <= now]
-    recent_bytes = sum(r.size_bytes for r in recent)
+    window_start = _us(now - timedelta(days=window_days))
+    recent_bytes = sum(sizes[i] for i in t.rows_on(volume.name)
+                       if window_start < started[i] <= now_us)
     if recent_bytes == 0:
         return DaysLeft(None, "unknown", limit=limit)
-    history_days = (now - mine[0].started_at) / _DAY  # mine is oldest first
+    first = next(iter(t.rows_on(volume.name)))  # oldest first
+    history_days = (now_us - started[first]) / _DAY_US
     span = min(float(window_days), max(history_days, min(1.0, float(window_days))))
     rate = recent_bytes / span
 
@@ -446,16 +642,16 @@ def estimate_days_left(
     # Walk forward through the expiry times of today's erasable recordings: usage grows at
     # `rate` and drops by each recording's size as it expires. New recordings start expiring
     # after max_age, from when on usage stays at (what is left) + rate * max_age.
+    # Oldest first is soonest to expire (ties in any order: the result is the same).
     horizon = max_age / _DAY
-    expiries = sorted(
-        (horizon - max(0.0, (now - r.started_at) / _DAY), r.size_bytes)
-        for r in mine
-        if not r.exempt and not is_expired(r, policy, now)
-    )
-    for at, size in expiries:
+    assert cutoff is not None
+    for i in t.rows_on(volume.name):
+        if t.exempt(i) or started[i] <= cutoff:
+            continue
+        at = horizon - max(0.0, (now_us - started[i]) / _DAY_US)
         if base + rate * at > cap:
             return DaysLeft((cap - base) / rate, "ok", rate, limit)
-        base -= size
+        base -= sizes[i]
     peak = base + rate * horizon
     if peak > cap:
         return DaysLeft((cap - base) / rate, "ok", rate, limit)
@@ -548,9 +744,9 @@ def storage_report(
 ) -> list[VolumeReport]:
     """A row per measured volume, then one per volume named by recordings but not measured."""
     _require_aware("now", now)
-    ordered = _unique(recordings)
+    t = _table(recordings)
     measured = {v.name: v for v in volumes}
-    plan = plan_retention(ordered, measured.values(), policy, now, in_progress)
+    plan = plan_retention(t, measured.values(), policy, now, in_progress)
     due: dict[str, int] = {}
     for d in plan.deletions:
         due[d.volume] = due.get(d.volume, 0) + 1
@@ -558,9 +754,15 @@ def storage_report(
     described = describe_policy(policy)
 
     rows: list[VolumeReport] = []
-    names = sorted(measured) + sorted({r.volume for r in ordered} - set(measured))
+    names = sorted(measured) + sorted(t.volume_names() - set(measured))
     for name in names:
-        mine = [r for r in ordered if r.volume == name]
+        count = size = exempt = 0
+        first: int | None = None
+        for i in t.rows_on(name):
+            first = i if first is None else first
+            count += 1
+            size += t._sizes[i]
+            exempt += t.exempt(i)
         volume = measured.get(name)
         rows.append(
             VolumeReport(
@@ -568,12 +770,12 @@ def storage_report(
                 path=volume.path if volume else "(not mounted)",
                 total_bytes=volume.total_bytes if volume else None,
                 free_bytes=volume.free_bytes if volume else None,
-                recordings_bytes=sum(r.size_bytes for r in mine),
-                recordings_count=len(mine),
-                exempt_count=sum(1 for r in mine if r.exempt),
-                oldest=mine[0].started_at if mine else None,
+                recordings_bytes=size,
+                recordings_count=count,
+                exempt_count=exempt,
+                oldest=t.started_at(first) if first is not None else None,
                 days_left=(
-                    estimate_days_left(volume, mine, policy, now, window_days)
+                    estimate_days_left(volume, t, policy, now, window_days)
                     if volume
                     else DaysLeft(None, "unknown")
                 ),
@@ -648,5 +850,5 @@ def deletion_log_message(d: Deletion) -> str:
     """The log line after an erasure: id, reason and size only (no number, no name)."""
     # Ids are generated as UTC time + random hex; anything else in that field is a damaged
     # document and could hold anything, so it is not written to the log.
-    shown = d.rec_id if _ID_RE.match(d.rec_id) else "<malformed id withheld>"
+    shown = d.rec_id if _ID_RE.fullmatch(d.rec_id) else "<malformed id withheld>"
     return f"retention: erased {shown} ({d.reason}, {format_bytes(d.size_bytes)})"

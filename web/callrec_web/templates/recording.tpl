@@ -12,7 +12,8 @@
     Your browser cannot play this audio. <a href="/recordings/{{rec_id}}/download">Download it</a> instead.
   </audio>
   <p class="actions">
-    <a class="button" href="/recordings/{{rec_id}}/download" download>Download (WAV)</a>
+% kind = {'opus': 'Opus', 'flac': 'FLAC'}.get(audio.get('format'), 'WAV')
+    <a class="button" href="/recordings/{{rec_id}}/download" download>Download ({{kind}})</a>
 % if can('recordings.erase'):
     <a class="button danger" href="/recordings/{{rec_id}}/erase">Erase…</a>
 % end
