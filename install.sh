@@ -22,10 +22,12 @@ PROD_USER=callrec
 
 # No libasound2-plugins on the appliance: the HAT's PCMs (hw/alsa) use only alsa-lib's own
 # hw/plug/asym, and the plugins would map ~14 MB of libraries into the daemon.
+# libsndfile1: the transcoder (Opus, FLAC) through soundfile, whose wheels bundle it only on
+# x86_64 and aarch64; a 32-bit Raspberry Pi OS (Pi Zero 2, Pi 3) uses Debian's.
 PROD_PACKAGES=(python3-venv python3-dev build-essential portaudio19-dev
-  alsa-utils espeak-ng sox)
+  alsa-utils espeak-ng sox libsndfile1)
 DEV_PACKAGES=(python3-venv python3-dev build-essential portaudio19-dev pulseaudio pulseaudio-utils
-  libasound2-plugins alsa-utils espeak-ng sox)
+  libasound2-plugins alsa-utils espeak-ng sox libsndfile1)
 # For tests/install: shellcheck, and systemd for systemd-analyze; fonts for browser screenshots.
 TEST_PACKAGES=(chromium chromium-driver fonts-dejavu-core shellcheck systemd)
 
@@ -712,6 +714,7 @@ render_dev_config() {
     -e "s|^sim_socket = .*|sim_socket = \"$v/run/sim.sock\"|" \
     -e "s|^directory = .*|directory = \"$v/data/prompts\"|" \
     -e "s|^data_dir = .*|data_dir = \"$v/data\"|" \
+    -e "s|^key_binding_file = .*|key_binding_file = \"$v/sim/board-otp.key\"|" \
     -e 's|^host = .*|host = "127.0.0.1"|' \
     -e 's|^port = .*|port = 8080|' \
     "$REPO/hw/config/callrec-sim.toml"
@@ -754,10 +757,12 @@ dev_python() {
 dev_var() {
   local rendered d
   case $VAR in *'"'* | *$'\n'* | *\\*) die "the checkout path $REPO contains a quote, backslash or newline: not usable in TOML" ;; esac
-  for d in "$VAR" "$VAR/run" "$VAR/log" "$VAR/data" "$VAR/data/prompts"; do
+  # ./var/sim: the simulated board's own state (its stand-in for the Pi's OTP key, which
+  # wraps the device key), apart from the data folder as the real OTP is apart from the card.
+  for d in "$VAR" "$VAR/run" "$VAR/log" "$VAR/data" "$VAR/data/prompts" "$VAR/sim"; do
     if [ ! -d "$d" ]; then run mkdir -p "$d"; fi
   done
-  chmod 0700 "$VAR/data"
+  chmod 0700 "$VAR/data" "$VAR/sim"
   ok "folders under $VAR"
   rendered=$(mktemp)
   CLEANUP_FILES+=("$rendered")
@@ -766,7 +771,7 @@ dev_var() {
   local py=python3
   if [ -x "$DEV_VENV/bin/python" ]; then py=$DEV_VENV/bin/python; fi
   if cmp -s "$rendered" "$DEV_CONFIG"; then
-    check_config "$py" "$DEV_CONFIG" "{\"board.backend\": \"sim\", \"board.serial_port\": \"$VAR/run/sim-serial\", \"board.sim_socket\": \"$VAR/run/sim.sock\", \"storage.data_dir\": \"$VAR/data\", \"announcement.directory\": \"$VAR/data/prompts\", \"runtime_dir\": \"$VAR/run\", \"web.host\": \"127.0.0.1\", \"web.port\": 8080}"
+    check_config "$py" "$DEV_CONFIG" "{\"board.backend\": \"sim\", \"board.serial_port\": \"$VAR/run/sim-serial\", \"board.sim_socket\": \"$VAR/run/sim.sock\", \"storage.data_dir\": \"$VAR/data\", \"storage.key_binding\": \"file\", \"storage.key_binding_file\": \"$VAR/sim/board-otp.key\", \"announcement.directory\": \"$VAR/data/prompts\", \"runtime_dir\": \"$VAR/run\", \"web.host\": \"127.0.0.1\", \"web.port\": 8080}"
   else
     check_config "$py" "$DEV_CONFIG"
     local data
@@ -781,7 +786,8 @@ dev_prompts() {
   prompts=$(config_value "$DEV_VENV/bin/python" "$DEV_CONFIG" announcement.directory) \
     || die "cannot read announcement.directory from $DEV_CONFIG"
   if [ ! -d "$prompts" ]; then run mkdir -p "$prompts"; fi
-  prompts_ensure "$prompts" "$DEV_VENV/bin/callrec" prompts generate
+  # The prompts announce the refusal key this configuration sets.
+  prompts_ensure "$prompts" env CALLREC_CONFIG="$DEV_CONFIG" "$DEV_VENV/bin/callrec" prompts generate
 }
 
 dev_install() {

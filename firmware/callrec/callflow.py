@@ -7,11 +7,22 @@ The caller's consent rests on the announcement, so the rule is: no announcement,
 Audio captured during the announcement is held by the recorder and only written once the prompt
 has completed; a call that ends during the prompt leaves nothing on disk. The end of a call is
 decided by the line (loop current, polarity reversal, battery loss), never by silence.
+
+Saying no (see `PrivacyRules`): a call is kept out of recording, with nothing written, when
+the caller presses the refusal key during the prompt (or in the short grace after it, see
+REFUSAL_GRACE_S), when the caller ID or the dialled number is on the do-not-record list
+(objection), when the office dialled the privacy prefix, when the privacy button was pressed
+for it, or when the line is set to never record. Decided before the answer, the call gets no
+announcement at all (telling someone "this call may be recorded" when it will not be is
+pointless, and for an objector, wrong). Decided during the prompt, the held audio is dropped.
+Decided while recording (privacy button, a very late caller ID), what was written is erased.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from callrec import events as ev
@@ -19,6 +30,39 @@ from callrec.config import LineConfig
 
 # Below this loop voltage the line has no battery: the exchange or the cable is gone.
 LINE_DOWN_VOLTS = 3.0
+
+# A key pressed in the last moments of the prompt is reported up to about a second later (a
+# 200 ms capture buffer, the device's latency, the listener's 0.2-0.5 s batches, the tone's
+# own duration), and DTMF is not listened for once recording. So the held audio is written
+# only this long after the prompt ended, and a refusal in that time still leaves nothing on
+# disk. Nothing is lost by waiting: the audio since the prompt's start is held in memory.
+REFUSAL_GRACE_S = 1.5
+
+# Supplementary-service codes dialled before a number ("#31#" hides the caller ID in France)
+# are not part of the number the do-not-record list is matched against.
+_SERVICE_CODES = re.compile(r"^(?:[*#]\d*#)+")
+
+
+def _never(number: str | None) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class PrivacyRules:
+    """What the privacy settings ask of the call flow, as plain data and one pure callable.
+
+    The defaults enforce nothing (refusal off, no prefix, empty list): the daemon builds the
+    rules from the [privacy] configuration and the do-not-record list's matcher."""
+
+    refusal_key: str = ""  # "" : callers cannot refuse with a key
+    privacy_prefix: str = ""  # "" : no dialling prefix keeps a call private
+    button_window_s: float = 60.0  # privacy button pressed between calls: the next one
+    do_not_record: Callable[[str | None], bool] = field(default=_never)
+
+
+def dialled_number(digits: str) -> str:
+    """The number in what the office dialled, without leading service codes."""
+    return _SERVICE_CODES.sub("", digits)
 
 
 class State(StrEnum):
@@ -77,6 +121,27 @@ class StopRecording(Action):
 
 
 @dataclass(frozen=True)
+class EraseRecording(Action):
+    """Stop writing this call and erase what was written (crypto-erasure): the call turned
+    out to be one that must not be recorded (privacy button, late caller ID on the list)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Evidence(Action):
+    """A record that a call was kept out of recording, for the access log. `number` is the
+    caller's (in) or the dialled one (out), to be pseudonymised; None when it must leave no
+    trace (staff privacy: whom a staff member called privately is nobody's business)."""
+
+    kind: str  # "call.refused" (the refusal key) or "call.not_recorded" (anything else)
+    reason: str
+    direction: str
+    line: str
+    number: str | None = None
+
+
+@dataclass(frozen=True)
 class CallFinished(Action):
     """A call left the line; `outcome` is recorded, unanswered, abandoned, not_recorded..."""
 
@@ -97,6 +162,7 @@ class CallInfo:
     first_event_at: float = 0.0
     answered_at: float | None = None
     answered_by: str = ""  # "hook" (incoming), "reversal" or "delay" (outgoing)
+    private: str = ""  # why the office keeps this call out of recording (privacy button)
 
 
 @dataclass
@@ -104,6 +170,7 @@ class CallFlow:
     """Feed events with `handle`; it returns the actions the daemon must carry out."""
 
     config: LineConfig
+    privacy: PrivacyRules = field(default_factory=PrivacyRules)
     state: State = State.IDLE
     call: CallInfo | None = None
     since: float = 0.0
@@ -111,9 +178,16 @@ class CallFlow:
     _last_ring_at: float = 0.0
     _answer_deadline: float = 0.0
     _pending_cid: tuple[str | None, str | None, str | None, float] | None = None
+    _button_at: float | None = None  # privacy button pressed with no call on the line
+    _commit_at: float | None = None  # the prompt completed: write from then (refusal grace)
 
     def _enter(self, state: State, at: float) -> None:
         self.state, self.since = state, at
+
+    @property
+    def writing(self) -> bool:
+        """True while the call's audio is being written: what the recording LED shows."""
+        return self.state is State.RECORDING
 
     def handle(self, event: ev.Event) -> list[Action]:
         """Advance the machine by one event."""
@@ -121,6 +195,8 @@ class CallFlow:
             return self._caller_id(event)
         if isinstance(event, ev.LoopVoltage) and abs(event.volts) < LINE_DOWN_VOLTS:
             return self._end(event.at, "line_down")
+        if isinstance(event, ev.PrivacyButton):
+            return self._privacy_button(event) if event.pressed else []
         method = getattr(self, f"_on_{self.state.value}")
         actions: list[Action] = method(event)
         return actions
@@ -133,12 +209,21 @@ class CallFlow:
             if self._pending_cid and e.at - self._pending_cid[3] < self.config.ring_timeout_s:
                 self.call.number, self.call.name, self.call.absence = self._pending_cid[:3]
             self._pending_cid = None
+            self._take_button(e.at)
             self._enter(State.RINGING, e.at)
         elif isinstance(e, ev.Hook) and e.off_hook:
             self.call = CallInfo("out", self.config.name, first_event_at=e.at)
             self._answer_deadline = e.at + self.config.outgoing_answer_delay_s
+            self._take_button(e.at)
             self._enter(State.DIALLING, e.at)
         return []
+
+    def _take_button(self, at: float) -> None:
+        """A call starts: a privacy-button press shortly before it makes it private."""
+        pressed, self._button_at = self._button_at, None
+        if pressed is not None and self.call is not None:
+            if at - pressed <= self.privacy.button_window_s:
+                self.call.private = "privacy button"
 
     def _on_ringing(self, e: ev.Event) -> list[Action]:
         assert self.call is not None
@@ -150,6 +235,9 @@ class CallFlow:
             self.call.answered_at, self.call.answered_by = e.at, "hook"
             if not self.config.record_incoming:
                 return self._not_recorded(e.at, "incoming calls are not recorded on this line")
+            kept_out = self._keep_out(self.call)
+            if kept_out is not None:
+                return kept_out
             return self._announce(e.at)
         elif isinstance(e, ev.Tick) and e.at - self._last_ring_at > self.config.ring_timeout_s:
             return self._finish(e.at, "unanswered")
@@ -169,19 +257,35 @@ class CallFlow:
             self.call.answered_by = "reversal" if isinstance(e, ev.PolarityReversal) else "delay"
             if not self.config.record_outgoing:
                 return self._not_recorded(e.at, "outgoing calls are not recorded on this line")
+            kept_out = self._keep_out(self.call)
+            if kept_out is not None:
+                return kept_out
             return self._announce(e.at)
         return []
 
     def _on_announcing(self, e: ev.Event) -> list[Action]:
-        if isinstance(e, AnnouncementDone):
-            if e.ok:
-                self._enter(State.RECORDING, e.at)
-                return [CommitCapture()]
-            return [DiscardCapture("announcement failed"), *self._not_recorded(e.at, e.error)]
         call = self.call
         if isinstance(e, ev.Digit) and call is not None:
-            call.keys_during_prompt += e.digit  # the privacy policy acts on these (refusal)
+            late = self._commit_at is not None and e.at >= self._commit_at
+            if not late:
+                call.keys_during_prompt += e.digit
+                if self.privacy.refusal_key and e.digit == self.privacy.refusal_key:
+                    return self._refused(e.at)
+                return []
+        if self._commit_at is not None:
+            # The prompt has completed; only a refusal (above), the privacy button or a late
+            # caller ID on the list can still keep the call out. Anything a recording would
+            # act on commits first, so the call ends as a recording, as without the grace.
+            if e.at >= self._commit_at or self._is_clear_down(e) or self._is_disconnect_tone(e):
+                return [*self._commit(e.at), *self._on_recording(e)]
             return []
+        if isinstance(e, AnnouncementDone):
+            if e.ok:
+                if self.privacy.refusal_key:
+                    self._commit_at = e.at + REFUSAL_GRACE_S
+                    return [StopAnnouncement()]  # the relay opens now: the parties talk
+                return self._commit(e.at)
+            return [DiscardCapture("announcement failed"), *self._not_recorded(e.at, e.error)]
         if isinstance(e, ev.PolarityReversal) and call is not None and call.answered_by == "delay":
             # The delay guessed the answer too early: this reversal is the exchange's real
             # answer signal, and the prompt so far went into the ringback. Start again so that
@@ -213,6 +317,11 @@ class CallFlow:
             return self._end(e.at, "disconnect_tone")
         return []
 
+    def _commit(self, at: float) -> list[Action]:
+        self._commit_at = None
+        self._enter(State.RECORDING, at)
+        return [CommitCapture()]
+
     def _on_not_recorded(self, e: ev.Event) -> list[Action]:
         if self._is_clear_down(e):
             return self._finish(e.at, "not_recorded")
@@ -235,19 +344,106 @@ class CallFlow:
             and self.call.number is None
             and self.call.absence is None
         )
+        later = (  # decoded even later: the prompt was short, the audio is being written
+            self.state is State.RECORDING
+            and self.call is not None
+            and self.call.direction == "in"
+            and self.call.number is None
+            and self.call.absence is None
+        )
         if (self.state is State.RINGING or late) and self.call is not None:
             self.call.number, self.call.name, self.call.absence = e.number, e.name, e.absence
+            if late and self.privacy.do_not_record(e.number):
+                # Objection: the audio so far is only in memory; drop it.
+                return [
+                    StopAnnouncement(),
+                    self._evidence("do-not-record list", self.call),
+                    DiscardCapture("do-not-record list"),
+                    *self._not_recorded(e.at, "the caller is on the do-not-record list"),
+                ]
+        elif later and self.call is not None and self.privacy.do_not_record(e.number):
+            self.call.number, self.call.name, self.call.absence = e.number, e.name, e.absence
+            return [
+                self._evidence("do-not-record list", self.call),
+                EraseRecording("do-not-record list"),
+                *self._not_recorded(e.at, "the caller is on the do-not-record list"),
+            ]
         elif self.state is State.IDLE:
             # ETSI allows caller ID before the first ring (after a line reversal).
             self._pending_cid = (e.number, e.name, e.absence, e.at)
         return []
 
+    # -- saying no --------------------------------------------------------------------------
+    def _keep_out(self, call: CallInfo) -> list[Action] | None:
+        """At the answer: the reasons not to record this call at all (no announcement, no
+        capture), or None to announce and record it."""
+        at = call.answered_at or 0.0
+        if self.config.never_record:
+            # No evidence record: the calls of such a line leave no trace at all.
+            return self._not_recorded(at, "this line is never recorded")
+        if call.private:
+            return [self._evidence(call.private, call, staff=True),
+                    *self._not_recorded(at, f"kept private ({call.private})")]
+        prefix = self.privacy.privacy_prefix
+        if call.direction == "out" and prefix and call.digits.startswith(prefix):
+            return [self._evidence("privacy prefix", call, staff=True),
+                    *self._not_recorded(at, "kept private (privacy prefix)")]
+        number = call.number if call.direction == "in" else dialled_number(call.digits)
+        if self.privacy.do_not_record(number):
+            who = "caller" if call.direction == "in" else "called number"
+            return [self._evidence("do-not-record list", call),
+                    *self._not_recorded(at, f"the {who} is on the do-not-record list")]
+        return None
+
+    def _privacy_button(self, e: ev.PrivacyButton) -> list[Action]:
+        """A staff member pressed the privacy button: this call (or the next one) is private.
+
+        During a recording, what was written of the call is erased as well: the call is
+        private as a whole, and keeping its first minutes would keep exactly what the person
+        asked not to be kept (the lawful basis for recording does not cover private calls)."""
+        call = self.call
+        if self.state is State.IDLE or call is None:
+            self._button_at = e.at  # a second press only renews the window: never "unpress"
+            return []
+        call.private = "privacy button"
+        if self.state is State.ANNOUNCING:
+            return [
+                StopAnnouncement(),
+                self._evidence("privacy button", call, staff=True),
+                DiscardCapture("privacy button"),
+                *self._not_recorded(e.at, "kept private (privacy button)"),
+            ]
+        if self.state is State.RECORDING:
+            return [
+                self._evidence("privacy button", call, staff=True),
+                EraseRecording("privacy button"),
+                *self._not_recorded(e.at, "kept private (privacy button)"),
+            ]
+        return []  # ringing or dialling: decided at the answer; not recorded: nothing to do
+
+    def _refused(self, at: float) -> list[Action]:
+        assert self.call is not None
+        return [
+            StopAnnouncement(),  # the caller has chosen: the rest of the prompt is pointless
+            self._evidence("refusal key", self.call, kind="call.refused"),
+            DiscardCapture("refused by the caller"),
+            *self._not_recorded(at, "the caller refused the recording"),
+        ]
+
+    @staticmethod
+    def _evidence(reason: str, call: CallInfo, *, kind: str = "call.not_recorded",
+                  staff: bool = False) -> Evidence:
+        number = call.number if call.direction == "in" else dialled_number(call.digits) or None
+        return Evidence(kind, reason, call.direction, call.line, None if staff else number)
+
     def _announce(self, at: float) -> list[Action]:
         assert self.call is not None
+        self._commit_at = None
         self._enter(State.ANNOUNCING, at)
         return [StartCapture(self.call), StartAnnouncement(self.call.direction)]
 
     def _not_recorded(self, at: float, reason: str) -> list[Action]:
+        self._commit_at = None
         self.not_recorded_reason = reason
         self._enter(State.NOT_RECORDED, at)
         return []
@@ -256,6 +452,9 @@ class CallFlow:
         """End whatever call is in progress, from any state."""
         if self.state is State.RECORDING:
             return [StopRecording(reason), *self._finish(at, "recorded")]
+        if self.state is State.ANNOUNCING and self._commit_at is not None:
+            # The prompt had completed (refusal grace): the call is a recording.
+            return [*self._commit(at), StopRecording(reason), *self._finish(at, "recorded")]
         if self.state is State.ANNOUNCING:
             return [
                 StopAnnouncement(),
@@ -273,5 +472,6 @@ class CallFlow:
         direction = self.call.direction if self.call else "in"
         self.call = None
         self.not_recorded_reason = ""
+        self._commit_at = None
         self._enter(State.IDLE, at)
         return [CallFinished(outcome, direction)]

@@ -10,11 +10,13 @@ import signal
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from callrec import __version__
-from callrec.config import Config, ConfigError, load
+from callrec.config import DEFAULT_PATH, Config, ConfigError, PrivacyConfig, load
+from callrec.storage.keystore import KeyStoreError
 
 if TYPE_CHECKING:
     from callrec.storage.keystore import KeyStore
@@ -27,7 +29,6 @@ def _config(args: argparse.Namespace) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from callrec.board.board import BoardError
     from callrec.daemon import Daemon, limit_malloc_arenas
-    from callrec.storage.keystore import KeyStoreError
 
     limit_malloc_arenas()
     try:
@@ -96,12 +97,16 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         print("give the password on standard input with --password-stdin", file=sys.stderr)
         return 2
     password = sys.stdin.readline().rstrip("\n")
-    users = UserStore(_config(args).data_dir / "users.json")
+    config = _config(args)
+    users = UserStore(config.data_dir / "users.json")
     try:
         users.add_user(args.name, password, args.role)
     except UserError as exc:
         print(f"callrec: {exc}", file=sys.stderr)
         return 1
+    from callrec.audit import record_from_cli
+
+    record_from_cli(config, "user.add", args.name, details={"roles": sorted(args.role)})
     print(f"user {args.name} added with role(s) {', '.join(args.role)}")
     return 0
 
@@ -147,12 +152,12 @@ def cmd_storage_status(args: argparse.Namespace) -> int:
 
 
 def _existing_keys(config: Config) -> KeyStore | None:
-    """The key store as it is (never creates a device key); None, with the reason printed."""
-    from callrec.storage.keystore import KeyStore, KeyStoreError
+    """The key store as it is (never creates a device key, opens it with the configured
+    hardware binding); None, with the reason printed."""
+    from callrec.storage.open_store import open_keys
 
     try:
-        return KeyStore(config.data_dir / "keys", config.storage.device_key_path,
-                        create_device_key=False)
+        return open_keys(config, create_device_key=False)
     except KeyStoreError as exc:
         print(f"callrec: {exc}", file=sys.stderr)
         return None
@@ -168,11 +173,17 @@ def cmd_keys_status(args: argparse.Namespace) -> int:
         return 1
     print(f"encryption at rest: on\ndevice key: {keys.device_key_path} "
           f"(fingerprint {keys.device_key_id})\nrecording keys: {sum(1 for _ in keys.ids())}")
+    if keys.binding_kind:
+        print(f"hardware binding: {keys.binding_kind}, {keys.binding_text}")
+    else:
+        print(f"hardware binding: NONE. WARNING: {keys.unbound_warning}")
     return 0
 
 
 def cmd_keys_export(args: argparse.Namespace) -> int:
-    """Print the device key for the owner's offline backup (with the warning)."""
+    """Print the device key for the owner's offline backup (with the warning). It is the
+    unwrapped key: the backup must open the recordings on another recorder, or after the
+    hardware secret is lost (a dead Pi); hence the warning."""
     keys = _existing_keys(_config(args))
     if keys is None:
         return 1
@@ -181,24 +192,91 @@ def cmd_keys_export(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_restore(args: argparse.Namespace) -> int:
-    """Put back a device key from its backup text (standard input); never overwrites one."""
+    """Put back a device key from its backup text (standard input), wrapped by this recorder's
+    hardware binding (storage.key_binding); never overwrites one."""
     config = _config(args)
-    from callrec.storage.keystore import KeyStoreError, restore_device_key
+    from callrec.storage.key_binding import binding_for
+    from callrec.storage.keystore import restore_device_key
 
     try:
-        fingerprint = restore_device_key(sys.stdin.read(), config.storage.device_key_path)
+        binding, reason = binding_for(config.storage)
+        fingerprint = restore_device_key(sys.stdin.read(), config.storage.device_key_path,
+                                         binding)
     except (KeyStoreError, FileExistsError) as exc:
         print(f"callrec: {exc}", file=sys.stderr)
         return 1
     print(f"device key restored (fingerprint {fingerprint}); restart callrec")
+    if binding is not None:
+        print(f"hardware binding: {binding.kind}, wrapped by {binding.describe()}")
+    else:
+        print("hardware binding: NONE. WARNING: the device key is NOT bound to this recorder's "
+              f"hardware: the SD card read in another computer opens every recording ({reason})")
+    return 0
+
+
+def _audit_for_reading(args: argparse.Namespace) -> Any:
+    from callrec.audit import open_audit_for_reading
+
+    journal, why = open_audit_for_reading(_config(args))
+    if why:
+        print(f"callrec: the access log's seal key cannot be read ({why}): only the hash "
+              "chain is checked; run as the service user (sudo -u callrec) to check the seals",
+              file=sys.stderr)
+    return journal
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Check the access log's chain and seals: exit 0 when intact, 1 when an entry was
+    edited, deleted or reordered (where is printed). Tears from power cuts are not errors."""
+    journal = _audit_for_reading(args)
+    result = journal.verify()
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=1))
+    else:
+        print(result.summary())
+        try:  # for a copy kept off the box: what a later rollback would have to match
+            head = json.loads((journal.directory / "head.json").read_text())
+            print(f"head: entry {head['seq']} {head['hash_of_last']}")
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        for finding in result.problems + result.tears:
+            where = f"{finding.file}:{finding.line}: " if finding.file else ""
+            label = "TAMPERED" if finding.kind == "tampered" else "power cut"
+            print(f"  {label}: {where}{finding.message}")
+    return 0 if result.ok else 1
+
+
+def cmd_audit_show(args: argparse.Namespace) -> int:
+    """The access log, newest first, filtered (no verification: that is `audit verify`)."""
+    journal = _audit_for_reading(args)
+    targets = [args.target] if args.target else []
+    items, total = journal.search(actor=args.actor or "", action=args.action or "",
+                                  targets=targets, since=args.since, until=args.until,
+                                  limit=args.limit)
+    if args.json:
+        print(json.dumps({"total": total, "items": items}, indent=1, ensure_ascii=False))
+        return 0
+    for doc in items:
+        reason = f" ({doc['reason']})" if doc.get("reason") else ""
+        details = " ".join(f"{k}={v}" for k, v in sorted((doc.get("details") or {}).items()))
+        print(f"{doc['seq']:>6} {doc['at']} {doc['actor']} {doc['action']} "
+              f"{doc.get('target') or '-'}{reason} {details}".rstrip())
+    shown = f"{len(items)} of {total}" if total > len(items) else str(total)
+    print(f"{shown} entr{'y' if total == 1 else 'ies'}", file=sys.stderr)
     return 0
 
 
 def cmd_prompts_generate(args: argparse.Namespace) -> int:
     from callrec.prompts import PromptToolMissing, generate
 
+    refusal_key = args.refusal_key
+    if refusal_key is None:  # what the configuration says, if there is one yet
+        path = Path(args.config or os.environ.get("CALLREC_CONFIG") or DEFAULT_PATH)
+        refusal_key = (load(path).privacy.refusal_key if path.exists()
+                       else PrivacyConfig().refusal_key)
     try:
-        written = generate(Path(args.directory), overwrite=args.force)
+        written = generate(Path(args.directory), overwrite=args.force,
+                           refusal_key=refusal_key)
     except PromptToolMissing as exc:
         print(f"callrec: {exc}", file=sys.stderr)
         return 1
@@ -352,12 +430,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from the first line of standard input",
     )
 
+    audit = sub.add_parser("audit", help="the access log (who accessed what, and why)")
+    audit_actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    av = add("verify", cmd_audit_verify, "check that no entry was edited, deleted or reordered "
+             "(exit 1 if one was)", audit_actions)
+    av.add_argument("--json", action="store_true", help="print the result as JSON")
+    ash = add("show", cmd_audit_show, "print the access log, newest first", audit_actions)
+    ash.add_argument("--since", type=_date, help="from this UTC date (YYYY-MM-DD)")
+    ash.add_argument("--until", type=_date, help="to this UTC date, included (YYYY-MM-DD)")
+    ash.add_argument("--action", help='an action, or a prefix ending in "." (recording.)')
+    ash.add_argument("--actor", help="an account name, system, or cli:<user>")
+    ash.add_argument("--target", help="a recording id, account name or pseudonym")
+    ash.add_argument("--limit", type=int, default=1000, help="at most this many (1000)")
+    ash.add_argument("--json", action="store_true", help="print the entries as JSON")
+
     prompts = sub.add_parser("prompts", help="consent announcement prompts").add_subparsers(
         dest="prompts_command", required=True, metavar="ACTION"
     )
     g = prompts.add_parser("generate", help="write the default fr/en prompts with espeak-ng")
     g.add_argument("directory")
     g.add_argument("--force", action="store_true", help="overwrite existing prompts")
+    g.add_argument("--config", help="the configuration whose privacy.refusal_key the prompts "
+                   "announce (default: $CALLREC_CONFIG or /etc/callrec/callrec.toml, if present)")
+    g.add_argument("--refusal-key", help='the key the prompts tell callers to press to refuse '
+                   '("" for none); overrides the configuration')
     g.set_defaults(func=cmd_prompts_generate)
 
     dsp = sub.add_parser("dsp", help="decode DTMF, caller ID or tones from a WAV file (JSON)")
@@ -416,6 +512,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
 def _log_stream() -> TextIO:
     """Standard error through its own file descriptor: opening the audio device silences fd 2
     for a moment (PortAudio's ALSA probing noise, board/audio.py), and log lines that other
@@ -446,6 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"callrec: configuration error: {exc}", file=sys.stderr)
         return 2
+    except KeyStoreError as exc:  # any command that opens the recordings: a clear reason
+        print(f"callrec: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

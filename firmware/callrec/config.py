@@ -47,6 +47,9 @@ class LineConfig:
     record_incoming: bool = True
     record_outgoing: bool = True
     country: str = "fr"  # call-progress tone plan: "fr", "eu", "us"
+    # A line that is never announced nor recorded, whatever the direction (e.g. the staff
+    # representatives' line): no capture at all, no evidence record.
+    never_record: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,11 +69,26 @@ class StorageConfig:
     encrypt: bool = True
     # The device key; "" means <data_dir>/keys/device.key. Never on the removable volume.
     device_key_file: str = ""
+    # What the device key file is wrapped by, so that the SD card alone opens no recording
+    # (storage/key_binding.py): "otp" (the Pi's OTP customer key), "file" (key_binding_file,
+    # on another medium), "none" (unwrapped: the SD card alone opens them, said in the status),
+    # "auto": as the existing key file says, else "otp" if provisioned, else "none" with a
+    # warning (a recorder whose OTP was never provisioned must still start and record).
+    key_binding: str = "auto"
+    # The secret file for key_binding = "file" (32 bytes, 0600, made on first use); never under
+    # data_dir nor on the USB stick. "" for the other bindings.
+    key_binding_file: str = ""
     # Where the USB stick is mounted (systemd/media-callrec.mount); recordings go to
     # <usb_mount_point>/callrec/recordings when it is mounted, writable and has room.
     usb_mount_point: str = "/media/callrec"
     # Record to the USB stick when it is usable (else the SD card); False: always the SD card.
     prefer_usb: bool = True
+    # How a recording is kept once the call is over. Capture always writes PCM (nothing to
+    # lose in a crash); after hang-up a low-priority child process transcodes it:
+    # "compact": Ogg/Opus with pauses stored as DTX, 456 hours per GB at PESQ 3.81 on real
+    #            speech (bench/codec.py; WAV: 17 h/GB); plays in every browser.
+    # "lossless": FLAC, bit-exact, about half the size of WAV. "wav": kept as captured.
+    audio_format: str = "compact"
 
     @property
     def device_key_path(self) -> Path:
@@ -119,6 +137,34 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    # How long the access log (callrec.audit) keeps its monthly files. A year: the CNIL's
+    # recommendation on logging (délibération n° 2021-122 of 14 October 2021) keeps access
+    # logs six months to a year, and the log must outlive the recordings it speaks of (180
+    # days) plus the month a subject request may take, so that "who listened to my calls?"
+    # can still be answered for every recording the box holds or has just erased.
+    audit_retention_days: int = 365
+    # The key a caller (or a called party) presses during the announcement to refuse the
+    # recording: nothing of that call is written, an evidence record is kept, and the generated
+    # prompts say so. One DTMF key; "" turns refusal off (the prompts then do not offer it).
+    refusal_key: str = "9"
+    # Dialled by the office before a number ("*0" then the number): that call is not recorded
+    # (staff privacy). The box is in series on the line and cannot remove digits: the exchange
+    # (or the PBX) receives the prefix too, so choose one it ignores or strips. "" turns it off.
+    privacy_prefix: str = "*0"
+    # The privacy button pressed with no call on the line keeps the next call that starts
+    # within this many seconds out of recording (pressed during a call: that call).
+    privacy_button_window_s: float = 60.0
+    # The do-not-record list (objections: numbers and prefixes never recorded), sealed with a
+    # key derived from the device key when storage.encrypt is on. "" means
+    # <data_dir>/privacy/donotrecord.json.
+    do_not_record_file: str = ""
+
+    def do_not_record_path(self, data_dir: Path) -> Path:
+        return Path(self.do_not_record_file or data_dir / "privacy" / "donotrecord.json")
+
+
+@dataclass(frozen=True)
 class Config:
     board: BoardConfig = field(default_factory=BoardConfig)
     line: LineConfig = field(default_factory=LineConfig)
@@ -126,6 +172,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     web: WebConfig = field(default_factory=WebConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     runtime_dir: str = "/run/callrec"
     source: str = "<defaults>"
 
@@ -145,9 +192,15 @@ _SECTIONS: dict[str, type] = {
     "storage": StorageConfig,
     "web": WebConfig,
     "retention": RetentionConfig,
+    "privacy": PrivacyConfig,
 }
 _TOP_LEVEL = {"runtime_dir": str}
-_CHOICES = {("board", "backend"): ("hat", "sim"), ("line", "country"): ("fr", "eu", "us")}
+_CHOICES = {
+    ("board", "backend"): ("hat", "sim"),
+    ("line", "country"): ("fr", "eu", "us"),
+    ("storage", "audio_format"): ("compact", "lossless", "wav"),
+    ("storage", "key_binding"): ("auto", "otp", "file", "none"),
+}
 
 
 def _check_retention(source: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -177,8 +230,65 @@ def _check_retention(source: str, values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _check_storage(source: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Rules across the [storage] keys: a binding secret file must be where the SD card's
+    data and the USB stick are not, or the binding would protect nothing."""
+    where = f"{source}: key 'storage."
+    binding = values.get("key_binding", StorageConfig.key_binding)
+    secret = values.get("key_binding_file", "")
+    if binding == "file" and not secret:
+        raise ConfigError(f"{where}key_binding_file': key_binding = \"file\" needs the path of "
+                          "the secret file (on another medium than data_dir)")
+    if secret and binding != "file":
+        raise ConfigError(f"{where}key_binding_file': only read with key_binding = \"file\" "
+                          f"(key_binding is {binding!r}); remove it or set key_binding")
+    if secret:
+        path = Path(os.path.normpath(secret))
+        if not path.is_absolute():
+            raise ConfigError(f"{where}key_binding_file': must be an absolute path")
+        for other in ("data_dir", "usb_mount_point"):
+            root = Path(os.path.normpath(values.get(other, getattr(StorageConfig, other))))
+            if path.is_relative_to(root):
+                raise ConfigError(
+                    f"{where}key_binding_file': {secret} is inside {other} ({root}): whoever "
+                    "takes that medium would take the secret with the key it wraps"
+                )
+    return values
+
+
+def _check_privacy(source: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Rules across the [privacy] keys: the access log always has a retention period."""
+    days = values.get("audit_retention_days")
+    if days is not None and days < 1:
+        raise ConfigError(f"{source}: key 'privacy.audit_retention_days': must be at least 1 "
+                          "day (the access log always has a retention period)")
+    return _check_saying_no(source, values)
+
+
+DTMF_KEYS = "0123456789*#ABCD"
+
+
+def _check_saying_no(source: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The refusal key and the privacy prefix must be keys a phone can send, and distinct
+    enough that dialling the prefix is never taken for a refusal."""
+    where = f"{source}: key 'privacy."
+    key = values.get("refusal_key", PrivacyConfig.refusal_key)
+    if key and (len(key) != 1 or key not in DTMF_KEYS):
+        raise ConfigError(f"{where}refusal_key': {key!r} is not one DTMF key (0-9, *, #, A-D); "
+                          "\"\" turns refusal off")
+    prefix = values.get("privacy_prefix", PrivacyConfig.privacy_prefix)
+    if any(c not in DTMF_KEYS for c in prefix) or len(prefix) > 8:
+        raise ConfigError(f"{where}privacy_prefix': {prefix!r} must be up to 8 DTMF keys "
+                          "(0-9, *, #, A-D); \"\" turns it off")
+    window = values.get("privacy_button_window_s")
+    if window is not None and not 0 < window <= 600:
+        raise ConfigError(f"{where}privacy_button_window_s': must be from 0 to 600 seconds")
+    return values
+
+
 # Checks across the keys of one section, run after each key's own type check.
-_SECTION_CHECKS = {"retention": _check_retention}
+_SECTION_CHECKS = {"retention": _check_retention, "storage": _check_storage,
+                   "privacy": _check_privacy}
 
 
 def _suggest(key: str, known: list[str]) -> str:

@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from callrec.announcement import (
     PromptError,
     load_prompt,
 )
+from callrec.audit import open_audit
 from callrec.board.backends import make_board
 from callrec.board.recovery import McuRecovery
 from callrec.callflow import (
@@ -36,6 +38,9 @@ from callrec.callflow import (
     CallInfo,
     CommitCapture,
     DiscardCapture,
+    EraseRecording,
+    Evidence,
+    PrivacyRules,
     StartAnnouncement,
     StartCapture,
     State,
@@ -45,6 +50,8 @@ from callrec.callflow import (
 from callrec.config import Config
 from callrec.housekeeping import Housekeeper
 from callrec.listener import LineListener
+from callrec.privacy.donotrecord import DoNotRecord, DoNotRecordError, sealer_for
+from callrec.privacy.pseudonym import Pseudonymizer, pseudonym_key
 from callrec.recorder import Recorder
 from callrec.status import StatusBoard
 from callrec.storage.open_store import open_store
@@ -60,6 +67,7 @@ from callrec.storage.volumes import (
     fallback_notice,
     label,
 )
+from callrec.transcoder import Transcoder
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +118,12 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         pass  # not glibc (musl): its allocator has no arenas to cap
 
 
+def _log_evidence(kind: str, details: dict[str, Any]) -> None:
+    """The evidence as a journal line (no number in clear: the subject is a pseudonym)."""
+    log.info("privacy evidence: %s %s", kind,
+             " ".join(f"{k}={v}" for k, v in details.items() if v is not None))
+
+
 def release_free_memory() -> None:
     """Give freed heap pages back to the system (glibc keeps them otherwise).
 
@@ -128,6 +142,25 @@ class Daemon:
         self.events: queue.SimpleQueue[ev.Event] = queue.SimpleQueue()
         self.flow = CallFlow(config.line)
         self.store = open_store(config)
+        if self.store.keys is not None and self.store.keys.unbound_warning:
+            log.warning("%s", self.store.keys.unbound_warning)  # once: also in the status
+        # The access log (who accessed what, and why), sealed under a key derived from the
+        # device key. Its old months go at start and whenever an append opens a new month.
+        self.audit = open_audit(config, self.store.keys)
+        try:
+            self.audit.prune()
+        except OSError as exc:
+            log.error("access log: old months not pruned: %s", exc)
+        self._dnr_problem = ""
+        self.do_not_record = self._load_do_not_record()
+        self._pseudonym = Pseudonymizer(pseudonym_key(self.store.keys, config.data_dir))
+        p = config.privacy
+        self.flow.privacy = PrivacyRules(p.refusal_key, p.privacy_prefix,
+                                         p.privacy_button_window_s, self._on_do_not_record_list)
+        # Evidence of calls kept out of recording: the access log (the record), and a line in
+        # the journal for whoever reads it (neither holds the number). Daemon thread.
+        self.on_evidence: Callable[[str, dict[str, Any]], None] = self._evidence
+        self._write_failed = False  # the recorder reported a write error during this call
         self.board = make_board(config.board, self.events.put)
         self.volumes = VolumeSet(
             config.data_dir,
@@ -153,10 +186,14 @@ class Daemon:
         # hears caller ID, digits and tones.
         self.board.audio.set_sink(self._on_line_audio)
         self.status = StatusBoard(config, self.board)
+        if self._dnr_problem:
+            self.status.set_fault("privacy", self._dnr_problem)
+        self.transcoder = Transcoder(self.store, config.storage.audio_format)
         self.housekeeper = Housekeeper(
             self.store,
             config.retention,
             on_shortfall=lambda detail: self.events.put(StorageFault(detail, part="retention")),
+            audit=self.audit,
         )
         self._next_retention = 0.0
         self.mcu_recovery = McuRecovery()
@@ -198,6 +235,64 @@ class Daemon:
         log.warning("%s", notice)
         self.events.put(StorageFault(notice, part="volume"))
         self._last_volume = next((h for h in healths if h.name == SD), None)
+
+    # -- saying no: the do-not-record list and the evidence ------------------------------------
+    def _load_do_not_record(self) -> DoNotRecord | None:
+        path = self.config.privacy.do_not_record_path(self.config.data_dir)
+        try:
+            return DoNotRecord.load(path, sealer_for(self.store.keys))
+        except DoNotRecordError as exc:
+            # Objections cannot be honoured from an unreadable list: no call is recorded until
+            # it is repaired or restored (recording an objector is the worse error).
+            self._dnr_problem = f"{exc}: no call is recorded until the list is restored"
+            log.error("%s", self._dnr_problem)
+            return None
+
+    def _on_do_not_record_list(self, number: str | None) -> bool:
+        """The call flow's question (daemon thread): is this number on the list? The list is
+        re-read when another process (web UI, CLI) changed it: one stat per question."""
+        if self.do_not_record is None:
+            return True
+        try:
+            self.do_not_record.refresh()
+        except DoNotRecordError as exc:
+            log.error("%s (the list as last read still applies)", exc)
+        return self.do_not_record.matches(number)
+
+    def _do_Evidence(self, a: Evidence) -> None:
+        """Proof that a call was kept out of recording: when, which line, why, the prompt
+        that was playing (refusal), and the number only as a keyed pseudonym."""
+        proof = self._current.proof if self._current is not None else None
+        subject = None
+        if a.number:
+            try:
+                subject = self._pseudonym(a.number)
+            except ValueError:
+                subject = None  # no digit in it: nothing to identify
+        details: dict[str, Any] = {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "line": a.line,
+            "direction": a.direction,
+            "reason": a.reason,
+            "subject": subject,
+        }
+        if a.kind == "call.refused" and proof is not None:
+            details.update(prompt=proof.prompt, prompt_sha256=proof.sha256)
+        self.on_evidence(a.kind, details)
+
+    def _evidence(self, kind: str, details: dict[str, Any]) -> None:
+        _log_evidence(kind, details)
+        self.audit.evidence(kind, details)
+
+    def _do_EraseRecording(self, a: EraseRecording) -> None:
+        self.recorder.abandon(a.reason)
+        self._current = None
+
+    def _update_led(self) -> None:
+        """The recording LED shows the truth: on only while this call's audio is written."""
+        wanted = self.flow.writing and not self._write_failed
+        if self.board.recording_led != wanted:  # every event passes here: write on change
+            self.board.set_recording_led(wanted)
 
     def _on_line_audio(self, pcm: bytes) -> None:
         """Capture callback (PortAudio's thread): enqueue only."""
@@ -243,6 +338,7 @@ class Daemon:
             users=users,
             status=self.status.snapshot,
             setup_code=setup_code,
+            audit=self.audit,
         )
         w = self.config.web
         self._web = WebServer(make_app(ctx), w.host, w.port, w.threads)
@@ -264,6 +360,8 @@ class Daemon:
         self.listener.start()
         self.board.start()
         self._start_web()
+        # Last: its walk of the archive for recordings left in WAV must not slow the start.
+        self.transcoder.start()
         self.status.publish(self.flow)
         release_free_memory()  # what start-up allocated and dropped
 
@@ -283,6 +381,7 @@ class Daemon:
         self.listener.stop()
         self.mount_watcher.stop()
         self.recorder.stop()
+        self.transcoder.stop()
         self.housekeeper.stop()
         self.store.close()
 
@@ -317,13 +416,18 @@ class Daemon:
             self.status.set_fault(event.part, "" if event.ok else event.detail or "failed")
         elif isinstance(event, StorageFault):
             self.status.set_fault(event.part, event.detail)
+            if event.part == "storage" and event.detail and self.flow.writing:
+                self._write_failed = True  # the recorder stopped writing this call
         elif isinstance(event, VolumesChanged):
             # Probing is done off this thread: the recorder checks the volume it writes to,
             # retention reports the volumes; the next recording probes them again.
             self.recorder.check_volume()
-            self.housekeeper.request("volumes changed")
+            self.housekeeper.request(Housekeeper.VOLUMES_CHANGED)
+            self.transcoder.rescan()  # a stick that came back may hold some in WAV
         elif isinstance(event, RecordingIndexed):
             self.status.recording_done(event.meta)
+            if event.meta is not None:
+                self.transcoder.submit(str(event.meta["id"]))
             # Checked on the housekeeping thread: statvfs on a dying stick can block.
             self.housekeeper.request(Housekeeper.IF_LOW_SPACE)
         elif isinstance(event, ev.Tick) and event.at >= self._next_retention:
@@ -335,8 +439,11 @@ class Daemon:
             # A prompt that played clears an earlier playback failure.
             self.status.set_fault("playback", "" if event.ok else event.error)
         before = self.flow.state
+        if isinstance(event, ev.PrivacyButton) and event.pressed:
+            log.info("privacy button pressed (%s)", self.flow.state.value)
         for action in self.flow.handle(event):
             self._do(action)
+        self._update_led()
         if self.flow.state is not before:
             self.listener.set_call_state(self.flow.state.value)
         if self.flow.state is not before or not isinstance(event, ev.Tick | ev.LoopVoltage):
@@ -351,6 +458,10 @@ class Daemon:
             "last_run": hk.last_run.isoformat(timespec="seconds") if hk.last_run else None,
             "erased_by_retention": hk.erased_total,
             "encrypted": self.store.keys is not None,
+            # "otp", "file" or "none"; the warning says in plain words what "none" means.
+            "key_binding": (self.store.keys.binding_kind or "none") if self.store.keys else None,
+            "key_binding_warning": self.store.keys.unbound_warning if self.store.keys else None,
+            "audio_format": self.config.storage.audio_format,
         }
 
     def _do(self, action: Action) -> None:
@@ -360,6 +471,7 @@ class Daemon:
     def _do_StartCapture(self, a: StartCapture) -> None:
         rec_id = new_recording_id()
         self._current = _CurrentCall(rec_id, a.call, datetime.now(UTC).isoformat())
+        self._write_failed = False
         self.recorder.begin(rec_id)
 
     def _do_StartAnnouncement(self, a: StartAnnouncement) -> None:
@@ -387,17 +499,14 @@ class Daemon:
             # From the answer event (stamped when the board reported it) to the first prompt
             # frame handed to the audio device.
             self.status.record_latency(cur.proof.first_frame_at - cur.call.answered_at)
-        self.board.set_recording_led(True)
         self.recorder.commit({**self._meta(cur), "status": "recording"})
 
     def _do_DiscardCapture(self, a: DiscardCapture) -> None:
         self.board.set_relay(False)
         self.recorder.discard()
-        self.board.set_recording_led(False)
         self._current = None
 
     def _do_StopRecording(self, a: StopRecording) -> None:
-        self.board.set_recording_led(False)
         cur = self._current
         self._current = None
         if cur is None:

@@ -10,6 +10,7 @@ thread: erasing thousands of expired recordings must not delay a call.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import queue
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from callrec.audit import AuditLog
 from callrec.config import RetentionConfig
 from callrec.storage.recordings import RecordingStore
 from callrec.storage.retention import (
@@ -31,6 +33,7 @@ from callrec.storage.retention import (
     space_is_low,
     storage_report,
 )
+from callrec.storage.volumes import USB
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,16 @@ log = logging.getLogger(__name__)
 TIMESYNC_DIR = Path("/run/systemd/timesync")
 # Recordings erased per index write: the first run on an old archive may erase thousands.
 ERASE_BATCH = 500
+
+
+def release_free_memory() -> None:
+    """Give the pages a run freed back to the system: glibc keeps them otherwise, and a run
+    over 100,000 recordings parses each one's metadata (the daemon's start-up trim comes
+    before the first run ends)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc (musl): nothing to trim
 
 
 def clock_trusted(timesync_dir: Path = TIMESYNC_DIR) -> bool:
@@ -63,8 +76,10 @@ class Housekeeper:
         on_shortfall: Callable[[str], None] = lambda detail: None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         trusted_clock: Callable[[], bool] = clock_trusted,
+        audit: AuditLog | None = None,
     ) -> None:
         self.store, self.config, self.policy = store, config, config.policy()
+        self.audit = audit
         self._on_shortfall, self._now, self._trusted_clock = on_shortfall, now, trusted_clock
         self._requests: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
@@ -102,11 +117,20 @@ class Housekeeper:
             self._thread.join(timeout=30)
 
     # -- the thread ------------------------------------------------------------------------
+    VOLUMES_CHANGED = "volumes changed"  # also recovers what a stick that came back holds
+
     def _run(self) -> None:
         while (why := self._requests.get()) is not None:
             try:
                 if why == self.IF_LOW_SPACE and not self.space_is_low():
                     continue
+                if why == self.VOLUMES_CHANGED and self.store.available(USB):
+                    # A stick that was out when the box restarted after a power cut holds its
+                    # interrupted recording still marked "recording": finish and list it now.
+                    recovered = self.store.recover(volume=USB)
+                    if recovered:
+                        log.warning("%d interrupted recording(s) recovered from the USB stick",
+                                    len(recovered))
                 self.run_once(why)
             except Exception:  # a bug here must not stop retention for good
                 log.exception("retention run failed")
@@ -133,17 +157,21 @@ class Housekeeper:
         for start in range(0, len(plan.deletions), ERASE_BATCH):
             batch = plan.deletions[start : start + ERASE_BATCH]
             erased = set(self.store.erase_many([d.rec_id for d in batch]))
+            if self.audit is not None:  # the access log: which recording went, and why
+                self.audit.retention_erased(
+                    (d.rec_id, d.reason, d.size_bytes) for d in batch if d.rec_id in erased)
             for deletion in batch:
                 if deletion.rec_id in erased:
                     self.erased_total += 1
                     log.info("%s", deletion_log_message(deletion))
         self._on_shortfall("; ".join(s.describe() for s in plan.shortfalls))
         if plan.deletions:
-            gone = {d.rec_id for d in plan.deletions}
-            facts = [f for f in facts if f.rec_id not in gone]
+            facts = facts.without(d.rec_id for d in plan.deletions)
             volumes = self.volumes()
         rows = storage_report(volumes, facts, self.policy, now)
         self.report, self.report_text = [row.as_dict() for row in rows], format_report(rows)
         self.last_run = now
         log.info("retention run (%s): %d erased", why, len(plan.deletions))
+        del facts
+        release_free_memory()
         return plan

@@ -24,6 +24,30 @@ TEXTS = {
 }
 
 
+# Said when callers can refuse with a key (privacy.refusal_key): a refusal right that the prompt
+# does not mention is no right at all. "{key}" is the key's spoken name.
+REFUSAL_TEXTS = {
+    "fr": (
+        " Si vous ne souhaitez pas que cet appel soit enregistré, appuyez maintenant sur la "
+        "touche {key}."
+    ),
+    "en": " If you do not want this call to be recorded, press {key} now.",
+}
+KEY_NAMES = {
+    "fr": {"*": "étoile", "#": "dièse"},
+    "en": {"*": "star", "#": "hash"},
+}
+
+
+def prompt_text(lang: str, refusal_key: str = "") -> str:
+    """The words of the default prompt in `lang`, with the refusal key when there is one."""
+    text = TEXTS[lang]
+    if refusal_key:
+        key = KEY_NAMES[lang].get(refusal_key, refusal_key)
+        text += REFUSAL_TEXTS[lang].format(key=key)
+    return text
+
+
 class PromptToolMissing(RuntimeError):
     pass
 
@@ -70,14 +94,17 @@ def synthesize(text: str, voice: str, out: Path, rate: int = 8000) -> None:
         )
 
 
-def generate(directory: Path, rate: int = 8000, overwrite: bool = False) -> list[Path]:
-    """Write the default fr.wav and en.wav prompts into `directory`; returns what was written."""
+def generate(
+    directory: Path, rate: int = 8000, overwrite: bool = False, refusal_key: str = "9"
+) -> list[Path]:
+    """Write the default fr.wav and en.wav prompts into `directory`; returns what was written.
+    `refusal_key` must be the configuration's privacy.refusal_key ("" if refusal is off)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for lang, text in TEXTS.items():
+    for lang in TEXTS:
         out = directory / f"{lang}.wav"
         if out.exists() and not overwrite:
             continue
-        synthesize(text, lang, out, rate)
+        synthesize(prompt_text(lang, refusal_key), lang, out, rate)
         written.append(out)
     return written

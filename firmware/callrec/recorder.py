@@ -49,6 +49,11 @@ class _Discard:
 
 
 @dataclass(frozen=True)
+class _Abandon:
+    reason: str
+
+
+@dataclass(frozen=True)
 class _Finish:
     meta: dict[str, Any]
     done: Callable[[dict[str, Any] | None], None]
@@ -127,6 +132,11 @@ class Recorder:
 
     def discard(self) -> None:
         self._queue.put(_Discard())
+
+    def abandon(self, reason: str) -> None:
+        """Stop writing the call and erase what was written of it (key first: crypto-erasure).
+        For a call that turned out to be private after its audio started to be written."""
+        self._queue.put(_Abandon(reason))
 
     def check_volume(self) -> None:
         """The mount table changed: check that the volume being written to is still there."""
@@ -295,6 +305,18 @@ class Recorder:
         elif isinstance(item, _Discard):
             self._rec_id, self._held, self._held_bytes = None, [], 0
             self._wants_audio = False
+        elif isinstance(item, _Abandon):
+            rec_id = self._rec_id
+            self._wants_audio = False
+            self._rec_id, self._held, self._held_bytes = None, [], 0
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                _abandon(writer)
+            self._parts, self._unsynced, self._sidecar = [], [], {}
+            if rec_id is not None:
+                # Not indexed yet: this removes its key, audio parts and sidecar.
+                self.store.erase_many([rec_id])
+                log.info("recording %s erased while in progress (%s)", rec_id, item.reason)
         elif isinstance(item, _Finish):
             if self._writer is None:
                 self._wants_audio = False

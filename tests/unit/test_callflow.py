@@ -9,6 +9,9 @@ from callrec.callflow import (
     CallFlow,
     CommitCapture,
     DiscardCapture,
+    EraseRecording,
+    Evidence,
+    PrivacyRules,
     StartAnnouncement,
     StartCapture,
     State,
@@ -16,6 +19,7 @@ from callrec.callflow import (
     StopRecording,
 )
 from callrec.config import LineConfig
+from callrec.privacy.donotrecord import Entry, Matcher
 
 
 def kinds(actions):
@@ -265,3 +269,242 @@ def test_withheld_caller_id_is_recorded_as_such() -> None:
     f.handle(ev.Ring(True, at=0.0))
     f.handle(ev.CallerId(None, None, absence="P", source="fsk", at=1.0))
     assert f.call is not None and (f.call.number, f.call.absence) == (None, "P")
+
+
+# -- saying no: refusal, objection, staff privacy --------------------------------------------
+LISTED = Matcher.of([Entry("0612345678", "number"), Entry("0145", "prefix")])
+
+
+def private_flow(**kw) -> CallFlow:
+    rules = PrivacyRules(refusal_key="9", privacy_prefix="*0", button_window_s=30.0,
+                         do_not_record=LISTED.matches)
+    return CallFlow(LineConfig(**kw), rules)
+
+
+def ring_and_answer(f: CallFlow, number: str | None, t: float = 0.0) -> list:
+    f.handle(ev.Ring(True, at=t))
+    f.handle(ev.Ring(False, at=t + 1.5))
+    if number is not None:
+        f.handle(ev.CallerId(number, None, at=t + 2.0))
+    return f.handle(ev.Hook(True, at=t + 3.0))
+
+
+def dial_and_answer(f: CallFlow, digits: str, t: float = 0.0) -> list:
+    f.handle(ev.Hook(True, at=t))
+    for i, d in enumerate(digits):
+        f.handle(ev.Digit(d, at=t + 1.0 + 0.2 * i))
+    return f.handle(ev.PolarityReversal(-1, at=t + 10.0))
+
+
+def record(f: CallFlow, done_at: float) -> None:
+    """The prompt completes, then the refusal grace passes: the call is written."""
+    assert kinds(f.handle(AnnouncementDone(True, at=done_at))) == [StopAnnouncement]
+    assert f.state is State.ANNOUNCING and not f.writing  # still only in memory
+    assert kinds(f.handle(ev.Tick(at=done_at + 2.0))) == [CommitCapture]
+    assert f.state is State.RECORDING and f.writing
+
+
+def evidence(actions) -> Evidence:
+    [e] = [a for a in actions if isinstance(a, Evidence)]
+    return e
+
+
+def test_refusal_key_during_the_prompt_keeps_the_call_out_entirely() -> None:
+    f = private_flow()
+    assert kinds(ring_and_answer(f, "0699999999")) == [StartCapture, StartAnnouncement]
+    assert f.handle(ev.Digit("1", at=4.0)) == []  # other keys do nothing
+    actions = f.handle(ev.Digit("9", at=4.5))
+    assert kinds(actions) == [StopAnnouncement, Evidence, DiscardCapture]
+    e = evidence(actions)
+    assert (e.kind, e.reason, e.direction, e.line, e.number) == (
+        "call.refused", "refusal key", "in", "line1", "0699999999")
+    assert f.state is State.NOT_RECORDED and not f.writing
+    assert "refused" in f.not_recorded_reason
+    assert f.handle(AnnouncementDone(True, at=6.0)) == []  # the stopped player reports late
+    assert not f.writing
+    assert kinds(f.handle(ev.Hook(False, at=30.0))) == [CallFinished]
+    assert f.state is State.IDLE
+
+
+def test_refusal_just_after_the_prompt_is_still_honoured_nothing_written() -> None:
+    f = private_flow()
+    ring_and_answer(f, "0699999999")
+    assert kinds(f.handle(AnnouncementDone(True, at=10.0))) == [StopAnnouncement]
+    actions = f.handle(ev.Digit("9", at=11.0))  # reported 1 s after the prompt ended
+    assert kinds(actions) == [StopAnnouncement, Evidence, DiscardCapture]
+    assert CommitCapture not in kinds(actions) and f.state is State.NOT_RECORDED
+
+
+def test_refusal_after_the_grace_is_too_late_and_the_call_is_recorded() -> None:
+    f = private_flow()
+    ring_and_answer(f, "0699999999")
+    f.handle(AnnouncementDone(True, at=10.0))
+    assert kinds(f.handle(ev.Digit("9", at=12.0))) == [CommitCapture]
+    assert f.state is State.RECORDING
+
+
+def test_hangup_in_the_grace_keeps_the_call_as_a_recording() -> None:
+    f = private_flow()
+    ring_and_answer(f, "0699999999")
+    f.handle(AnnouncementDone(True, at=10.0))
+    actions = f.handle(ev.Hook(False, at=10.5))
+    assert kinds(actions) == [CommitCapture, StopRecording, CallFinished]
+    assert actions[-1].outcome == "recorded"
+
+
+def test_without_a_refusal_key_the_prompt_commits_at_once() -> None:
+    f = CallFlow(LineConfig(), PrivacyRules(refusal_key=""))
+    ring_and_answer(f, "0699999999")
+    assert f.handle(ev.Digit("9", at=4.0)) == []
+    assert kinds(f.handle(AnnouncementDone(True, at=10.0))) == [CommitCapture]
+
+
+def test_caller_on_the_do_not_record_list_gets_no_announcement() -> None:
+    f = private_flow()
+    actions = ring_and_answer(f, "+33 6 12 34 56 78")  # listed in national form
+    assert kinds(actions) == [Evidence]
+    e = evidence(actions)
+    assert (e.kind, e.reason, e.number) == ("call.not_recorded", "do-not-record list",
+                                            "+33 6 12 34 56 78")
+    assert f.state is State.NOT_RECORDED and not f.writing
+    assert kinds(f.handle(ev.Hook(False, at=20.0))) == [CallFinished]
+
+
+def test_listed_prefix_and_unlisted_or_withheld_callers() -> None:
+    f = private_flow()
+    assert kinds(ring_and_answer(f, "0145678912")) == [Evidence]
+    f.handle(ev.Hook(False, at=5.0))
+    assert kinds(ring_and_answer(f, None, t=100.0)) == [StartCapture, StartAnnouncement]
+
+
+def test_late_caller_id_on_the_list_drops_the_held_audio() -> None:
+    f = private_flow()
+    assert kinds(ring_and_answer(f, None)) == [StartCapture, StartAnnouncement]
+    actions = f.handle(ev.CallerId("0612345678", None, at=3.4))
+    assert kinds(actions) == [StopAnnouncement, Evidence, DiscardCapture]
+    assert f.state is State.NOT_RECORDED and not f.writing
+
+
+def test_very_late_caller_id_on_the_list_erases_what_was_written() -> None:
+    f = private_flow()
+    ring_and_answer(f, None)
+    record(f, 5.0)
+    actions = f.handle(ev.CallerId("0612345678", None, at=7.5))
+    assert kinds(actions) == [Evidence, EraseRecording]
+    assert f.state is State.NOT_RECORDED and not f.writing
+    # A late caller ID that is not listed changes nothing.
+    g = private_flow()
+    ring_and_answer(g, None)
+    record(g, 5.0)
+    assert g.handle(ev.CallerId("0699999999", None, at=7.5)) == []
+    assert g.state is State.RECORDING
+
+
+def test_outgoing_call_with_the_privacy_prefix() -> None:
+    f = private_flow()
+    actions = dial_and_answer(f, "*00145678912")
+    assert kinds(actions) == [Evidence]
+    assert evidence(actions).number is None  # staff privacy: not even a pseudonym
+    assert evidence(actions).reason == "privacy prefix"
+    assert f.state is State.NOT_RECORDED and not f.writing
+
+
+def test_outgoing_call_to_a_listed_number_even_behind_a_service_code() -> None:
+    f = private_flow()
+    actions = dial_and_answer(f, "#31#0612345678")
+    assert kinds(actions) == [Evidence]
+    assert evidence(actions).number == "0612345678"
+    f.handle(ev.Hook(False, at=20.0))
+    assert kinds(dial_and_answer(f, "0699999999", t=100.0)) == [StartCapture, StartAnnouncement]
+
+
+def test_never_record_line_announces_nothing_and_leaves_no_evidence() -> None:
+    f = private_flow(never_record=True)
+    assert ring_and_answer(f, "0699999999") == []
+    assert f.state is State.NOT_RECORDED
+    f.handle(ev.Hook(False, at=10.0))
+    assert dial_and_answer(f, "0699999999", t=100.0) == []
+    assert f.state is State.NOT_RECORDED
+
+
+def test_privacy_button_before_a_call_keeps_the_next_call_private() -> None:
+    f = private_flow()
+    assert f.handle(ev.PrivacyButton(True, at=0.0)) == []
+    assert f.handle(ev.PrivacyButton(False, at=0.2)) == []
+    actions = dial_and_answer(f, "0699999999", t=10.0)
+    assert kinds(actions) == [Evidence] and evidence(actions).number is None
+    assert f.state is State.NOT_RECORDED
+    f.handle(ev.Hook(False, at=40.0))
+    # Used up by that call: the next one is recorded.
+    assert kinds(ring_and_answer(f, "0699999999", t=50.0)) == [StartCapture, StartAnnouncement]
+
+
+def test_privacy_button_press_expires() -> None:
+    f = private_flow()
+    f.handle(ev.PrivacyButton(True, at=0.0))
+    assert kinds(ring_and_answer(f, "0699999999", t=31.0)) == [StartCapture, StartAnnouncement]
+
+
+def test_privacy_button_while_ringing_or_dialling() -> None:
+    f = private_flow()
+    f.handle(ev.Ring(True, at=0.0))
+    f.handle(ev.PrivacyButton(True, at=1.0))
+    assert kinds(f.handle(ev.Hook(True, at=2.0))) == [Evidence]
+    f.handle(ev.Hook(False, at=5.0))
+    f.handle(ev.Hook(True, at=10.0))
+    f.handle(ev.PrivacyButton(True, at=11.0))
+    assert kinds(f.handle(ev.PolarityReversal(-1, at=15.0))) == [Evidence]
+
+
+def test_privacy_button_during_the_prompt_drops_the_held_audio() -> None:
+    f = private_flow()
+    ring_and_answer(f, "0699999999")
+    actions = f.handle(ev.PrivacyButton(True, at=4.0))
+    assert kinds(actions) == [StopAnnouncement, Evidence, DiscardCapture]
+    assert evidence(actions).number is None and not f.writing
+
+
+def test_privacy_button_during_a_recording_erases_it() -> None:
+    f = private_flow()
+    ring_and_answer(f, "0699999999")
+    record(f, 5.0)
+    actions = f.handle(ev.PrivacyButton(True, at=30.0))
+    assert kinds(actions) == [Evidence, EraseRecording]
+    assert f.state is State.NOT_RECORDED and not f.writing
+    assert f.handle(ev.PrivacyButton(True, at=31.0)) == []  # already private
+    assert kinds(f.handle(ev.Hook(False, at=60.0))) == [CallFinished]
+
+
+def test_the_recording_led_is_on_only_while_audio_is_written() -> None:
+    f = private_flow()
+    seen = [f.writing]
+    for event in [ev.Ring(True, at=0.0), ev.Ring(False, at=1.0), ev.Hook(True, at=2.0),
+                  AnnouncementDone(True, at=6.0), ev.Tick(at=6.5), ev.Tick(at=8.0),
+                  ev.Hook(False, at=20.0)]:
+        f.handle(event)
+        seen.append(f.writing)
+    assert seen == [False, False, False, False, False, False, True, False]
+
+
+def test_privacy_configuration_is_validated() -> None:
+    import pytest
+
+    from callrec.config import ConfigError, parse
+
+    ok = parse({"privacy": {"refusal_key": "#", "privacy_prefix": "", "do_not_record_file": ""},
+                "line": {"never_record": True}})
+    assert ok.privacy.refusal_key == "#" and ok.line.never_record
+    assert parse({}).privacy.refusal_key == "9" and parse({}).privacy.privacy_prefix == "*0"
+    for bad in ({"refusal_key": "99"}, {"refusal_key": "x"}, {"privacy_prefix": "*0x"},
+                {"privacy_button_window_s": 0}):
+        with pytest.raises(ConfigError, match="privacy"):
+            parse({"privacy": bad})
+
+
+def test_the_generated_prompts_offer_the_refusal_key() -> None:
+    from callrec.prompts import prompt_text
+
+    assert "9" in prompt_text("en", "9") and "press 9" in prompt_text("en", "9")
+    assert "touche 9" in prompt_text("fr", "9")
+    assert "étoile" in prompt_text("fr", "*") and "star" in prompt_text("en", "*")
+    assert "press" not in prompt_text("en", "") and "touche" not in prompt_text("fr", "")

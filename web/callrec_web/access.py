@@ -19,6 +19,7 @@ from urllib.parse import quote
 import bottle
 from bottle import HTTPError, HTTPResponse, request
 
+from callrec.audit import AuditError
 from callrec_web.context import WebContext
 from callrec_web.permissions import PERMISSIONS, allowed
 from callrec_web.ratelimit import LoginThrottle
@@ -123,6 +124,38 @@ def is_api() -> bool:
 def client_ip() -> str:
     # REMOTE_ADDR only: X-Forwarded-For is set by the client and would dodge the throttle.
     return str(request.environ.get("REMOTE_ADDR") or "?")
+
+
+def audit(
+    rt: Runtime,
+    action: str,
+    target: str = "",
+    *,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+    actor: str | None = None,
+    required: bool = False,
+) -> None:
+    """Write an access log entry for this request (callrec.audit), as the caller.
+
+    `required`: refuse the request if the entry cannot be written. Access to a recording
+    must never go unlogged, so playback and download fail closed; a login or a user change
+    that already happened is only reported in the system log if its entry fails.
+    """
+    journal = rt.ctx.audit
+    if journal is None:
+        return
+    who = principal()
+    name = actor or (who.name if who else "anonymous")
+    info = {"via": "api" if is_api() else "web", **(details or {})}
+    if who is not None and who.via == "token":
+        info["auth"] = "token"
+    try:
+        journal.record(name, action, target, reason, info)
+    except (AuditError, ValueError) as exc:
+        log.error("access log: %s on %s not recorded: %s", action, target or "-", exc)
+        if required:
+            raise WebError(500, "http_500", "the access log cannot be written") from None
 
 
 def see_other(location: str) -> HTTPResponse:

@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1/: status, recordings list, metadata, audio, erase.
+"""The JSON API under /api/v1/: status, recordings list, metadata, audio, erase, access log.
 
 Authentication is a session cookie (state changes then need X-CSRF-Token) or
 `Authorization: Bearer <token>`; the same permission table applies as for the pages.
@@ -14,10 +14,17 @@ from typing import Any
 import bottle
 from bottle import HTTPResponse, request
 
+from callrec.audit import MAX_REASON
 from callrec_web import permissions as p
-from callrec_web.access import Runtime, WebError
+from callrec_web.access import Runtime, WebError, form
 from callrec_web.linestatus import snapshot
-from callrec_web.pages import erase_recording, recording_or_404, send_audio
+from callrec_web.pages import (
+    audit_filters,
+    audit_search,
+    erase_recording,
+    recording_or_404,
+    send_audio,
+)
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -74,5 +81,17 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
 
     @route("/recordings/<rec_id>", "DELETE", p.RECORDINGS_ERASE)
     def erase(rec_id: str) -> str:
-        erase_recording(rt, rec_id)
+        erase_recording(rt, rec_id, form("reason", MAX_REASON).strip())
         return as_json({"erased": rec_id})
+
+    @route("/audit", "GET", p.AUDIT_VIEW)
+    def audit_log() -> str:
+        """The access log, newest first, filtered like /audit; `verify=1` adds the check of
+        the whole chain."""
+        offset = _int_param("offset", 0, 0, 9_999_999)
+        limit = _int_param("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        items, total = audit_search(rt, audit_filters(), offset, limit)
+        result: dict[str, Any] = {"total": total, "offset": offset, "items": items}
+        if request.query.get("verify") == "1" and ctx.audit is not None:
+            result["verification"] = ctx.audit.verify().as_dict()
+        return as_json(result)

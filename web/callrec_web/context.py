@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from callrec.audit import AuditLog
 from callrec.config import Config
 from callrec.storage.recordings import RecordingStore
 from callrec_web.users import UserStore
@@ -19,3 +20,4 @@ class WebContext:
     status: Callable[[], dict[str, Any]]  # live line status snapshot (see linestatus.py)
     setup_code: Callable[[], str | None]  # the one-time first-start code, None once users exist
     https: bool = False  # served over TLS (directly or by a proxy): cookies get Secure
+    audit: AuditLog | None = None  # the access log (the daemon's); None: nothing is logged

@@ -6,15 +6,20 @@ route (`perm=`) and enforced by access.Guard before any handler runs.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 import bottle
 from bottle import HTTPResponse, request
 
+from callrec.audit import MAX_REASON
+from callrec.storage.audio_files import EXTENSION
 from callrec.storage.recordings import is_recording_id
 from callrec_web import permissions as p
 from callrec_web.access import (
@@ -23,6 +28,7 @@ from callrec_web.access import (
     Principal,
     Runtime,
     WebError,
+    audit,
     client_ip,
     form,
     form_list,
@@ -79,19 +85,40 @@ def recording_or_404(rt: Runtime, rec_id: str) -> dict[str, Any]:
 
 
 def send_audio(rt: Runtime, rec_id: str, *, download: bool) -> HTTPResponse:
-    """The recording as WAV with Range support (decrypted as it is sent); the file name is
-    made from the id only."""
-    recording_or_404(rt, rec_id)
-    name = f"callrec-{rec_id}.wav"
+    """The recording as stored (WAV, Ogg/Opus or FLAC) with Range support, decrypted as it
+    is sent; the file name is made from the id and the format only."""
+    meta = recording_or_404(rt, rec_id)
+    fmt = str((meta.get("audio") or {}).get("format") or "wav")
+    name = f"callrec-{rec_id}{EXTENSION.get(fmt, '.wav')}"
     disposition = f'{"attachment" if download else "inline"}; filename="{name}"'
     try:
         source = rt.ctx.store.open_audio(rec_id)
     except FileNotFoundError:
         raise WebError(404, "no_audio", "audio not available") from None
+    if _starts_listening():
+        try:
+            audit(rt, "recording.download" if download else "recording.play", rec_id,
+                  required=True)
+        except BaseException:
+            source.close()
+            raise
     return send_source(source, disposition=disposition)
 
 
-def erase_recording(rt: Runtime, rec_id: str) -> None:
+_RANGE_FROM_START = re.compile(r"\s*bytes\s*=\s*0+-")  # not "bytes=-N", the end
+
+
+def _starts_listening() -> bool:
+    """True for the request that starts a playback or download: a GET without Range, or
+    from byte 0. A player then asks for more ranges as it plays and seeks; logging each would
+    turn one listening into dozens of entries."""
+    if request.method != "GET":
+        return False
+    wanted = request.get_header("Range")
+    return not wanted or bool(_RANGE_FROM_START.match(wanted))
+
+
+def erase_recording(rt: Runtime, rec_id: str, reason: str = "") -> None:
     """Erase audio, sidecar and index entry, and make sure they are gone."""
     recording_or_404(rt, rec_id)
     store = rt.ctx.store
@@ -101,6 +128,62 @@ def erase_recording(rt: Runtime, rec_id: str) -> None:
         raise WebError(500, "erase_failed", "recording could not be erased")
     who = principal()
     log.info("recording %s erased by %s", rec_id, who.name if who else "?")
+    audit(rt, "recording.erase", rec_id, reason=reason)
+
+
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ACTION_FILTER_RE = re.compile(r"[a-z_.]{0,64}")
+_NUMBER_LIKE_RE = re.compile(r"\+?[0-9 .()/-]{7,32}")
+AUDIT_PAGE_SIZE = 50
+
+
+def audit_filters() -> dict[str, Any]:
+    """The access log filters of this request's query (actor, action, target, since, until),
+    validated; 400 if one is malformed. The values as typed, for the form."""
+    values: dict[str, Any] = {}
+    for name, limit in (("actor", 64), ("action", 64), ("target", 128), ("since", 10),
+                        ("until", 10)):
+        try:
+            raw = request.query.getunicode(name, default="") or ""
+        except UnicodeError:
+            raw = None
+        if raw is None or len(raw) > limit:
+            raise WebError(400, "bad_param", f"{name} is not valid")
+        values[name] = raw.strip()
+    if not _ACTION_FILTER_RE.fullmatch(values["action"]):
+        raise WebError(400, "bad_param", "action is not valid")
+    for name in ("since", "until"):
+        if values[name]:
+            try:
+                if not _DATE_RE.fullmatch(values[name]):
+                    raise ValueError(name)
+                date.fromisoformat(values[name])
+            except ValueError:
+                raise WebError(400, "bad_param", f"{name} must be a date (YYYY-MM-DD)") from None
+    return values
+
+
+def audit_search(rt: Runtime, filters: dict[str, Any], offset: int,
+                 limit: int) -> tuple[list[dict[str, Any]], int]:
+    """One page of the access log, newest first, and the number of matches."""
+    journal = rt.ctx.audit
+    if journal is None:
+        return [], 0
+    targets = [filters["target"]] if filters["target"] else []
+    # A phone number typed as the target: look for its pseudonym, as that is what the log
+    # holds (a number is never written there in clear).
+    if targets and _NUMBER_LIKE_RE.fullmatch(targets[0]) and journal.pseudonymize:
+        with contextlib.suppress(ValueError):
+            targets.append(journal.pseudonymize(targets[0]))
+    return journal.search(
+        actor=filters["actor"],
+        action=filters["action"],
+        targets=targets,
+        since=date.fromisoformat(filters["since"]) if filters["since"] else None,
+        until=date.fromisoformat(filters["until"]) if filters["until"] else None,
+        offset=offset,
+        limit=limit,
+    )
 
 
 def install(app: bottle.Bottle, rt: Runtime) -> None:
@@ -181,6 +264,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
         rt.throttle.success(keys)
         ctx.setup_code()  # an account exists now: this retires the code and removes its file
         log.info("first-start setup: administrator %s created", username)
+        audit(rt, "user.add", username, actor="setup", details={"roles": ["admin"]})
         return login_session(username)
 
     @route("/login", "GET", PUBLIC)
@@ -210,11 +294,15 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
         if user is None:
             rt.throttle.failure(keys)
             # Log only names of real accounts: a typed password must never reach the log.
-            shown = username if ctx.users.get(username) else "<unknown>"
+            known = ctx.users.get(username) is not None
+            shown = username if known else "<unknown>"
             log.warning("login failed for %s from %s", shown, client_ip())
+            audit(rt, "auth.login_failed", username if known else "", details={
+                "ip": client_ip(), "account": "known" if known else "unknown"})
             return render(rt, "login.tpl", 401, errors=["login_failed"], **values)
         rt.throttle.success(keys[1:])
         log.info("login: %s from %s", user.name, client_ip())
+        audit(rt, "auth.login", user.name, actor=user.name, details={"ip": client_ip()})
         return login_session(user.name)
 
     @route("/logout", "POST", AUTHENTICATED)
@@ -223,6 +311,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
         if who is not None and who.session is not None:
             rt.sessions.destroy(who.session.id)
             log.info("logout: %s", who.name)
+            audit(rt, "auth.logout", who.name)
         resp = see_other("/login")
         rt.clear_cookie(resp, rt.session_cookie)
         return resp
@@ -267,7 +356,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
             return render(
                 rt, "erase.tpl", 400, meta=meta, rec_id=rec_id, errors=["confirm_missing"]
             )
-        erase_recording(rt, rec_id)
+        erase_recording(rt, rec_id, form("reason", MAX_REASON).strip())
         _flash("recording_erased")
         return see_other("/recordings")
 
@@ -275,6 +364,23 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
     @route("/status", "GET", p.STATUS_VIEW)
     def status() -> str:
         return render(rt, "status.tpl", snap=snapshot(ctx.status))
+
+    # -- access log ------------------------------------------------------------------------
+    @route("/audit", "GET", p.AUDIT_VIEW)
+    def audit_log() -> str:
+        raw = request.query.get("page", "1")
+        if not _PAGE_RE.fullmatch(raw):
+            raise WebError(400, "bad_page", "page must be a positive whole number")
+        number = int(raw)
+        filters = audit_filters()
+        rows, total = audit_search(rt, filters, (number - 1) * AUDIT_PAGE_SIZE, AUDIT_PAGE_SIZE)
+        if number > 1 and not rows:
+            raise WebError(404, "no_page", "no such page")
+        verification = ctx.audit.verify() if ctx.audit is not None else None
+        query = {k: v for k, v in filters.items() if v}
+        return render(rt, "audit.tpl", rows=rows, total=total, page=number,
+                      pages=max(1, -(-total // AUDIT_PAGE_SIZE)), filters=filters,
+                      query=urlencode(query), verification=verification)
 
     # -- own account -----------------------------------------------------------------------
     @route("/account", "GET", AUTHENTICATED)
@@ -297,6 +403,10 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
                     rt, "account.tpl", 400, errors=[exc.code], new_token=None, token_label=label
                 )
             log.info("API token created for %s", who.name)
+            made = ctx.users.get(who.name)
+            audit(rt, "token.create", who.name, details={
+                "token_id": made.tokens[-1].id if made and made.tokens else "",
+                "label": label})
             return render(rt, "account.tpl", new_token=token, token_label=label, errors=[])
         if action == "token_revoke":
             require(p.TOKENS_OWN)
@@ -308,6 +418,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
             except UserError:
                 raise WebError(404, "no_token", "no such token") from None
             log.info("API token %s of %s revoked", token_id, who.name)
+            audit(rt, "token.revoke", who.name, details={"token_id": token_id})
             _flash("token_revoked")
             return see_other("/account")
         raise WebError(400, "bad_form", "unknown action")
@@ -348,6 +459,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
         rt.throttle.success(keys)
         rt.sessions.destroy_user(name)  # every other device must log in again
         log.info("password changed by %s", name)
+        audit(rt, "user.password", name)
         return login_session(name, "/account", "password_changed")
 
     # -- users -----------------------------------------------------------------------------
@@ -384,6 +496,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
         except UserError as exc:
             return users_refused(400, exc.code, **entered)
         log.info("user %s added by %s", name, who.name)
+        audit(rt, "user.add", name, details={"roles": sorted(roles)})
         _flash("user_added")
         return see_other("/users")
 
@@ -399,6 +512,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
         ctx.users.delete(target.name)
         rt.sessions.destroy_user(target.name)
         log.info("user %s deleted by %s", target.name, who.name)
+        audit(rt, "user.remove", target.name, details={"roles": sorted(target.roles)})
         _flash("user_deleted")
         return see_other("/users")
 

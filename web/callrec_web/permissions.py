@@ -10,16 +10,18 @@ RECORDINGS_ERASE = "recordings.erase"
 STATUS_VIEW = "status.view"
 USERS_MANAGE = "users.manage"
 TOKENS_OWN = "tokens.own"
+AUDIT_VIEW = "audit.view"  # read the access log and its verification
 
 PERMISSIONS = frozenset(
-    {RECORDINGS_LIST, RECORDINGS_LISTEN, RECORDINGS_ERASE, STATUS_VIEW, USERS_MANAGE, TOKENS_OWN}
+    {RECORDINGS_LIST, RECORDINGS_LISTEN, RECORDINGS_ERASE, STATUS_VIEW, USERS_MANAGE, TOKENS_OWN,
+     AUDIT_VIEW}
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": PERMISSIONS,
     "supervisor": frozenset({RECORDINGS_LIST, RECORDINGS_LISTEN, STATUS_VIEW}),
     "privacy_officer": frozenset(
-        {RECORDINGS_LIST, RECORDINGS_LISTEN, RECORDINGS_ERASE, STATUS_VIEW}
+        {RECORDINGS_LIST, RECORDINGS_LISTEN, RECORDINGS_ERASE, STATUS_VIEW, AUDIT_VIEW}
     ),
     # The technician keeps the appliance running but never hears a call.
     "technician": frozenset({STATUS_VIEW, USERS_MANAGE}),

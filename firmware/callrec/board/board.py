@@ -43,9 +43,16 @@ class Board:
     """Pins, MCU link and line audio of one HAT."""
 
     def __init__(
-        self, config: BoardConfig, emit: Callable[[ev.Event], None], pin_factory: Any = None
+        self,
+        config: BoardConfig,
+        emit: Callable[[ev.Event], None],
+        pin_factory: Any = None,
+        services: list[Any] | None = None,
     ) -> None:
+        """`services` have start() and stop(); a backend adds them (the simulator's pin
+        control), started once the pins are claimed and stopped before they are released."""
         self.config = config
+        self._services = services or []
         self._emit = emit
         self._pin_factory = pin_factory
         self.mcu = McuLink(
@@ -83,6 +90,8 @@ class Board:
         self._mcu_reset = DigitalOutputDevice(
             PIN_MCU_RESET, active_high=False, initial_value=False, pin_factory=f
         )
+        for service in self._services:
+            service.start()
         self.mcu.start()
         self._audio_thread = threading.Thread(
             target=self._open_audio, name="audio-open", daemon=True
@@ -104,6 +113,8 @@ class Board:
 
     def stop(self) -> None:
         self._stopping.set()
+        for service in self._services:
+            service.stop()
         if self._audio_thread is not None:
             self._audio_thread.join(timeout=5)
         self.set_relay(False)

@@ -78,8 +78,13 @@ def write_config(
     extra: str = "",
     web_port: int | None = None,
     device: str = "callrec-line",
+    audio_format: str = "wav",
+    refusal_key: str | None = None,
 ) -> Path:
-    """A sim-board configuration with every path inside `directory`."""
+    """A sim-board configuration with every path inside `directory`. Recordings stay in WAV
+    unless `audio_format` says otherwise: most tests compare the captured PCM sample for
+    sample; the product's default, "compact", has tests of its own. The caller's refusal key
+    is the product's default ("9") unless `refusal_key` says otherwise ("": off)."""
     run = directory / "run"
     data = directory / "data"
     run.mkdir(parents=True, exist_ok=True)
@@ -103,8 +108,14 @@ def write_config(
         f'outgoing = "{prompt}"\n'
         "[storage]\n"
         f'data_dir = "{data}"\n'
+        # The simulated board's stand-in for the Pi's OTP key, outside data_dir as the OTP is
+        # outside the SD card: the device key on "the card" is wrapped by it.
+        'key_binding = "file"\n'
+        f'key_binding_file = "{directory / "sim" / "board-otp.key"}"\n'
         f'usb_mount_point = "{directory / "usb"}"\n'
-        "[web]\n"
+        f'audio_format = "{audio_format}"\n'
+        + (f'[privacy]\nrefusal_key = "{refusal_key}"\n' if refusal_key is not None else "")
+        + "[web]\n"
         f"port = {web_port or free_port()}\n"
         "threads = 4\n"
         f"{extra}"
@@ -216,6 +227,15 @@ class Appliance:
 
     def sim(self, **payload: Any) -> dict[str, Any]:
         return request(self.config.board.sim_socket, payload)
+
+    def press_privacy_button(self) -> None:
+        reply = self.sim(cmd="button", name="privacy")
+        if not reply.get("ok"):
+            raise HarnessError(f"privacy button: {reply}")
+
+    def recording_led(self) -> bool:
+        """The recording LED's pin, read on the simulated board."""
+        return bool(self.sim(cmd="led")["value"])
 
     def wait_idle(self, timeout_s: float = 10.0) -> dict[str, Any]:
         """Wait until the daemon is idle and the last recording is written and indexed."""

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 FAREND_DEVICE = "callrec-farend"
 MAX_REQUEST = 64 * 1024
+# The far end's playback stream, idle between sounds, loses the start of what is written when
+# it restarts (a 0.1 s key was heard as 20 ms and not decoded; a dialled "*" vanished). Short
+# sounds that must be heard whole (keys, dialled digits) are written after this much silence.
+PRIME_S = 0.3
 
 
 @dataclass
@@ -56,6 +60,9 @@ class CallScript:
     reversal_on_answer: bool = False  # outgoing: the exchange signals answer by a reversal
     wait_for_prompt: bool = True  # the far end listens to the announcement before talking
     keys_during_prompt: str = ""  # DTMF keys the far end presses while the prompt plays
+    keys_after_s: float = 0.3  # ... this long after the answer (the prompt has started)
+    # A staff member presses the HAT's privacy button this long after the answer (None: not).
+    privacy_button_after_s: float | None = None
     hangup_after_s: float | None = None  # hang up this long after answer (overrides talk)
     # Who ends the call: "office" (on-hook), "caller" (the exchange reverses the polarity), or
     # "caller-tone" (the exchange only plays busy tone; the office hangs up busy_s later).
@@ -126,8 +133,10 @@ class LineSimulator:
                 self.line.off_hook(True)
                 timeline["off_hook"] = 0.0
                 if s.digits:
-                    time.sleep(0.5)  # the office hears the dial tone, then dials
-                    self.farend.say(to_pcm16(dial(s.digits, rate=self.rate)))
+                    # The office hears the dial tone, then dials (silence first: see PRIME_S).
+                    time.sleep(0.5 - PRIME_S)
+                    self.farend.say(bytes(2 * int(self.rate * PRIME_S))
+                                    + to_pcm16(dial(s.digits, rate=self.rate)))
                     timeline["dialled"] = time.monotonic() - t0
                 time.sleep(s.answer_after_s)
                 if s.reversal_on_answer:
@@ -142,10 +151,17 @@ class LineSimulator:
             self.farend.start_listening()
             end = t_answer + s.hangup_after_s if s.hangup_after_s is not None else None
             heard_prompt = True
+            button: threading.Timer | None = None
+            if s.privacy_button_after_s is not None:
+                button = threading.Timer(s.privacy_button_after_s, self.press_button)
+                button.start()
             if s.keys_during_prompt:
-                time.sleep(0.3)  # the prompt has started
-                self.farend.say(to_pcm16(dial(s.keys_during_prompt, tone_s=0.1, gap_s=0.1,
-                                              rate=self.rate)))
+                # Silence around the keys: see PRIME_S.
+                lead_s = min(PRIME_S, s.keys_after_s)
+                time.sleep(s.keys_after_s - lead_s)
+                keys = dial(s.keys_during_prompt, tone_s=0.1, gap_s=0.1, rate=self.rate)
+                self.farend.say(bytes(2 * int(self.rate * lead_s)) + to_pcm16(keys)
+                                + bytes(2 * int(self.rate * PRIME_S)))
             if s.wait_for_prompt:
                 heard_prompt = self.farend.wait_for_prompt_end(
                     timeout_s=min(30.0, s.hangup_after_s or 30.0)
@@ -165,6 +181,8 @@ class LineSimulator:
                 # notices and hangs up.
                 self.farend.say(to_pcm16(tone_plan_signal(
                     self.config.line.country, "busy", s.busy_s)))
+            if button is not None:
+                button.join()  # pressed before the hang-up if the script says so
             self.line.off_hook(False)
             timeline["hangup"] = time.monotonic() - t0
             time.sleep(0.2)  # let the last of the prompt (if any) arrive
@@ -214,11 +232,28 @@ class LineSimulator:
         self.line.off_hook(True)
         return True
 
+    # -- the board's pins (in the daemon: see board/sim_pins.py) -----------------------------
+    def _pins(self, payload: dict[str, Any]) -> dict[str, Any]:
+        from callrec.board.sim_pins import gpio_socket_path
+
+        return request(str(gpio_socket_path(self.config.board.sim_socket)), payload, 10.0)
+
+    def press_button(self, name: str = "privacy") -> None:
+        """Press a push-button of the HAT, as a staff member would."""
+        try:
+            self._pins({"press": name})
+        except (OSError, ValueError) as exc:
+            log.error("cannot press the %s button: %s", name, exc)
+
     # -- control socket ----------------------------------------------------------------------
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         cmd = request.get("cmd")
         if cmd == "call":
             return self.place_call(CallScript.from_dict(request.get("call", {})))
+        if cmd == "button":  # not under the call lock: a button is pressed during calls
+            return self._pins({"press": str(request.get("name", "privacy"))})
+        if cmd == "led":
+            return self._pins({"read": "recording_led"})
         if cmd == "status":
             return {
                 "ok": True,

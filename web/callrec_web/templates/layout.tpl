@@ -19,7 +19,7 @@
   <nav aria-label="Main">
     <ul>
 % section = get('section', '')
-% links = [('recordings.list', '/recordings', 'recordings', 'Recordings'), ('status.view', '/status', 'status', 'Status'), (None, '/account', 'account', 'Account'), ('users.manage', '/users', 'users', 'Users')]
+% links = [('recordings.list', '/recordings', 'recordings', 'Recordings'), ('status.view', '/status', 'status', 'Status'), (None, '/account', 'account', 'Account'), ('users.manage', '/users', 'users', 'Users'), ('audit.view', '/audit', 'audit', 'Access log')]
 % for perm, href, name, label in links:
 %   if perm is None or can(perm):
       <li><a href="{{href}}"{{!' aria-current="page"' if section == name else ''}}>{{label}}</a></li>

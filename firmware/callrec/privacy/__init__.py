@@ -1,0 +1,1 @@
+"""Privacy features: the do-not-record list (objections), pseudonyms of numbers."""
