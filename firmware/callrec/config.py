@@ -165,6 +165,32 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True)
+class ControllerConfig:
+    """Who is responsible for the recordings (GDPR art. 13 and 30): shown on the public
+    privacy notice, the record of processing and every subject's information sheet. Left
+    empty, those pages say plainly that the office has not filled them in."""
+
+    # The organisation that records (the controller), its postal address and a contact for
+    # privacy requests (an e-mail address or a phone number people can actually reach).
+    name: str = ""
+    address: str = ""
+    contact: str = ""
+    # The data protection officer, if the organisation has one ("" if not).
+    dpo_contact: str = ""
+    # Why calls are recorded: a short sentence or two, in the office's words.
+    purposes: str = "Quality of service and staff training; proof of what was agreed by phone."
+    # The legal basis (GDPR art. 6): for these purposes, usually the controller's legitimate
+    # interest, which is why callers are told and may object (the refusal key).
+    legal_basis: str = "Legitimate interest of the controller (GDPR art. 6(1)(f))."
+    # Who may receive the recordings.
+    recipients: str = "Authorised staff of the controller only; no transfer outside the EU."
+    # Where a person can complain.
+    supervisory_authority: str = (
+        "CNIL, 3 place de Fontenoy, TSA 80715, 75334 Paris Cedex 07, https://www.cnil.fr"
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     board: BoardConfig = field(default_factory=BoardConfig)
     line: LineConfig = field(default_factory=LineConfig)
@@ -173,6 +199,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
     runtime_dir: str = "/run/callrec"
     source: str = "<defaults>"
 
@@ -193,6 +220,7 @@ _SECTIONS: dict[str, type] = {
     "web": WebConfig,
     "retention": RetentionConfig,
     "privacy": PrivacyConfig,
+    "controller": ControllerConfig,
 }
 _TOP_LEVEL = {"runtime_dir": str}
 _CHOICES = {
