@@ -140,12 +140,8 @@ class ShardedIndex:
     def _split_month(self, month: str) -> None:
         """Write a format-2 month shard's recordings as day shards (its .prev and the month's
         sidecars if it is unusable)."""
-        path = self.shard_path(month)
         try:
-            data = ShardStorage(path, self._sealer).read()
-            if data is None:
-                raise CorruptIndex(f"{path.name}: missing or empty")
-            docs = shard_docs(data)
+            docs = self._read_shard(month)
         except (CorruptIndex, ValueError) as exc:
             docs = self._recovered_docs(month, str(exc))
         by_day: dict[str, list[dict[str, Any]]] = {}
@@ -157,15 +153,19 @@ class ShardedIndex:
 
     def _load_shard(self, day: str) -> None:
         """Load one day into memory; a corrupt or missing shard is rebuilt (see _fallback)."""
-        path = self.shard_path(day)
         try:
-            data = ShardStorage(path, self._sealer).read()
-            if data is None:
-                raise CorruptIndex(f"{path.name}: missing or empty")
-            docs = shard_docs(data)
+            docs = self._read_shard(day)
         except (CorruptIndex, ValueError) as exc:
             docs = self._fallback(day, str(exc))
         self._extend(day, docs)
+
+    def _read_shard(self, shard: str) -> list[dict[str, Any]]:
+        """A shard's documents; CorruptIndex or ValueError if it is missing or unusable."""
+        path = self.shard_path(shard)
+        data = ShardStorage(path, self._sealer).read()
+        if data is None:
+            raise CorruptIndex(f"{path.name}: missing or empty")
+        return shard_docs(data)
 
     def _extend(self, day: str, docs: Iterable[dict[str, Any]]) -> None:
         """Append a day's documents to the view; days must come in ascending order."""

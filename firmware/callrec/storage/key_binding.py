@@ -28,7 +28,6 @@ import errno
 import fcntl
 import logging
 import os
-import stat
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +41,7 @@ from callrec.storage.keystore import (
     _mkdir_private,
     _write_new_private,
     bound_kind,
+    check_private_fd,
 )
 
 __all__ = [
@@ -208,16 +208,7 @@ class FileBinding:
         except OSError as exc:
             raise HardwareSecretError(f"cannot open {self.path}: {exc.strerror}") from None
         try:
-            st = os.fstat(fd)
-            if st.st_uid != os.geteuid():
-                raise HardwareSecretError(
-                    f"binding secret file {self.path} belongs to uid {st.st_uid}, not the "
-                    f"service user (uid {os.geteuid()}): refusing a secret others may control"
-                )
-            if stat.S_IMODE(st.st_mode) & 0o077:
-                os.fchmod(fd, 0o600)
-                log.warning("binding secret file %s was readable by others: set to 0600; "
-                            "consider it exposed", self.path)
+            check_private_fd(fd, self.path, "binding secret file", HardwareSecretError)
             secret = os.read(fd, KEY_BYTES + 1)
         finally:
             os.close(fd)

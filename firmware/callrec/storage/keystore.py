@@ -244,18 +244,40 @@ def _overwrite_and_unlink(path: Path) -> bool:
     return True
 
 
+def _durable_tmp(path: Path, data: bytes) -> Path:
+    """A new private (0600) temporary file beside `path` holding `data`, fsynced."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        write_durably(fd, data)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def check_private_fd(fd: int, path: Path, what: str, error: type[Exception]) -> None:
+    """Refuse a secret file that another user owns (`error`); make one others can read
+    private again, with a warning (it must be considered exposed)."""
+    st = os.fstat(fd)
+    if st.st_uid != os.geteuid():
+        raise error(f"{what} {path} belongs to uid {st.st_uid}, not the service user "
+                    f"(uid {os.geteuid()}): refusing a secret others may control")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        os.fchmod(fd, 0o600)
+        log.warning("%s %s was readable by others (mode %o): set to 0600; consider it "
+                    "exposed", what, path, stat.S_IMODE(st.st_mode))
+
+
 def _write_new_private(path: Path, data: bytes) -> None:
     """Create `path` (mode 0600) holding `data`, atomically, never replacing an existing file.
 
     Raises FileExistsError if it exists. A crash leaves either no file or the complete one.
     """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = _durable_tmp(path, data)
     try:
-        try:
-            write_durably(fd, data)
-        finally:
-            os.close(fd)
         try:
             os.link(tmp, path)  # atomic, and fails rather than replacing an existing key
         except OSError as exc:
@@ -287,13 +309,8 @@ def _replace_private(path: Path, data: bytes) -> None:
         if exc.errno not in _NO_HARD_LINKS:
             raise
         old = None  # no second name (FAT): the old blocks are only freed, not overwritten
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = _durable_tmp(path, data)
     try:
-        try:
-            write_durably(fd, data)
-        finally:
-            os.close(fd)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -472,18 +489,7 @@ class KeyStore:
     def _read_file(path: Path) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         try:
-            st = os.fstat(fd)
-            if st.st_uid != os.geteuid():
-                raise DeviceKeyError(
-                    f"device key {path} belongs to uid {st.st_uid}, not the service user "
-                    f"(uid {os.geteuid()}): refusing to use a key others may control"
-                )
-            if stat.S_IMODE(st.st_mode) & 0o077:
-                os.fchmod(fd, 0o600)
-                log.warning(
-                    "device key %s was readable by others (mode %o): set to 0600; consider "
-                    "the key exposed", path, stat.S_IMODE(st.st_mode)
-                )
+            check_private_fd(fd, path, "device key", DeviceKeyError)
             raw = os.read(fd, _BOUND_FILE_BYTES + 1)
         finally:
             os.close(fd)

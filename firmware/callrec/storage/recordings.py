@@ -606,7 +606,8 @@ class RecordingStore:
                         name[:-5] for name in names
                         if name.endswith(".json") and is_recording_id(name[:-5])
                     )
-                    self._tidy(folder, names)
+                    if volume is None:  # at start only: later, a .tmp may be in use
+                        self._tidy(folder, names)
         with self._lock:
             view = self._view
             to_read = sorted(i for i in on_disk - self._writing

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from callrec.storage.atomic_json import fsync_dir, write_durably
+from callrec.storage.atomic_json import fsync_dir, write_atomic
 from callrec.storage.audio_files import TMP_SUFFIX, PcmPart, container_id
 from callrec.storage.codec import Mode, StreamEncoder, _sf
 from callrec.storage.crypto import EncryptedWriter
@@ -71,18 +71,14 @@ def check_decodes(data: bytes, samples: int, rate: int) -> None:
 def write_output(out: Path, data: bytes, rec_id: str, fmt: str, key: bytes | None) -> int:
     """Durably write `data` to `out` (encrypted under `key` when given) via a temporary
     name; returns the size of the file on disk."""
+    if key is None:
+        write_atomic(out, data)  # its temporary name ends in .tmp too: tidied if cut short
+        return out.stat().st_size
     tmp = out.with_name(out.name + TMP_SUFFIX)
     tmp.unlink(missing_ok=True)  # left by a transcoding that was killed
     try:
-        if key is not None:
-            with EncryptedWriter(tmp, key, container_id(rec_id, fmt)) as writer:
-                writer.write(data)
-        else:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                write_durably(fd, data)
-            finally:
-                os.close(fd)
+        with EncryptedWriter(tmp, key, container_id(rec_id, fmt)) as writer:
+            writer.write(data)
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
