@@ -48,6 +48,7 @@ from callrec.callflow import (
     StopRecording,
 )
 from callrec.config import Config
+from callrec.config_audit import audit_problem, record_config_changes
 from callrec.housekeeping import Housekeeper
 from callrec.listener import LineListener
 from callrec.privacy.donotrecord import DoNotRecord, DoNotRecordError, sealer_for
@@ -280,6 +281,12 @@ class Daemon:
             details.update(prompt=proof.prompt, prompt_sha256=proof.sha256)
         self.on_evidence(a.kind, details)
 
+    def _check_audit(self) -> None:
+        problem = audit_problem(self.audit)
+        if problem:
+            log.error("%s", problem)
+            self.events.put(StorageFault(problem, part="access log"))
+
     def _evidence(self, kind: str, details: dict[str, Any]) -> None:
         _log_evidence(kind, details)
         self.audit.evidence(kind, details)
@@ -362,6 +369,10 @@ class Daemon:
         self._start_web()
         # Last: its walk of the archive for recordings left in WAV must not slow the start.
         self.transcoder.start()
+        record_config_changes(self.audit, self.config, self.audit.directory)
+        # The access log is checked in full off this thread (a long log takes seconds on a
+        # Pi); a broken chain is a fault on the status page and the LED.
+        threading.Thread(target=self._check_audit, name="audit-check", daemon=True).start()
         self.status.publish(self.flow)
         release_free_memory()  # what start-up allocated and dropped
 
