@@ -444,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     ash.add_argument("--limit", type=int, default=1000, help="at most this many (1000)")
     ash.add_argument("--json", action="store_true", help="print the entries as JSON")
 
+    from callrec.subject_cli import add_commands as add_subject_commands
+
+    add_subject_commands(sub, add)  # callrec subject show|export|erase|restrict|rectify|object
+
     prompts = sub.add_parser("prompts", help="consent announcement prompts").add_subparsers(
         dest="prompts_command", required=True, metavar="ACTION"
     )

@@ -25,6 +25,8 @@ from callrec_web.pages import (
     recording_or_404,
     send_audio,
 )
+from callrec_web.restriction import REFUSED as RESTRICTED
+from callrec_web.restriction import masked, may_see
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -69,11 +71,14 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
         offset = _int_param("offset", 0, 0, 9_999_999)
         limit = _int_param("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         items, total = ctx.store.page(offset, limit)
-        return as_json({"total": total, "offset": offset, "items": items})
+        return as_json({"total": total, "offset": offset, "items": masked(items)})
 
     @route("/recordings/<rec_id>", "GET", p.RECORDINGS_LISTEN)
     def recording(rec_id: str) -> str:
-        return as_json(recording_or_404(rt, rec_id))
+        meta = recording_or_404(rt, rec_id)
+        if not may_see(meta):
+            raise WebError(403, "restricted", RESTRICTED)
+        return as_json(meta)
 
     @route("/recordings/<rec_id>/audio", "GET", p.RECORDINGS_LISTEN)
     def audio(rec_id: str) -> HTTPResponse:

@@ -39,6 +39,8 @@ from callrec_web.access import (
 from callrec_web.files import send_file, send_source
 from callrec_web.linestatus import snapshot
 from callrec_web.permissions import may_grant
+from callrec_web.restriction import REFUSED as RESTRICTED
+from callrec_web.restriction import access_reason, check_access, masked, may_see
 from callrec_web.security import safe_next
 from callrec_web.users import ROLES, USERNAME_RE, UserError
 from callrec_web.views import STATIC_DIR
@@ -88,6 +90,8 @@ def send_audio(rt: Runtime, rec_id: str, *, download: bool) -> HTTPResponse:
     """The recording as stored (WAV, Ogg/Opus or FLAC) with Range support, decrypted as it
     is sent; the file name is made from the id and the format only."""
     meta = recording_or_404(rt, rec_id)
+    # Restricted (GDPR art. 18): the privacy officer only, with a reason, logged.
+    check_access(rt, meta, log_it=_starts_listening(), purpose="download" if download else "play")
     fmt = str((meta.get("audio") or {}).get("format") or "wav")
     name = f"callrec-{rec_id}{EXTENSION.get(fmt, '.wav')}"
     disposition = f'{"attachment" if download else "inline"}; filename="{name}"'
@@ -325,6 +329,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
         number = int(raw)
         size = max(1, ctx.config.web.page_size)
         rows, total = ctx.store.page((number - 1) * size, size)
+        rows = masked(rows)  # restricted recordings: listed, their details hidden
         if number > 1 and not rows:
             raise WebError(404, "no_page", "no such page")
         pages = max(1, -(-total // size))
@@ -333,8 +338,11 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
     @route("/recordings/<rec_id>", "GET", p.RECORDINGS_LISTEN)
     def recording(rec_id: str) -> str:
         meta = recording_or_404(rt, rec_id)
+        if not may_see(meta):
+            raise WebError(403, "restricted", RESTRICTED)
         has_audio = ctx.store.has_audio(rec_id)
-        return render(rt, "recording.tpl", meta=meta, rec_id=rec_id, has_audio=has_audio)
+        return render(rt, "recording.tpl", meta=meta, rec_id=rec_id, has_audio=has_audio,
+                      access_reason=access_reason())
 
     @route("/recordings/<rec_id>/audio", "GET", p.RECORDINGS_LISTEN)
     def audio(rec_id: str) -> HTTPResponse:

@@ -11,17 +11,24 @@ STATUS_VIEW = "status.view"
 USERS_MANAGE = "users.manage"
 TOKENS_OWN = "tokens.own"
 AUDIT_VIEW = "audit.view"  # read the access log and its verification
+# The record of processing (GDPR art. 30): for the controller and the supervisory authority,
+# not the public, as it details the security measures (and their gaps) and who holds access.
+PROCESSING_RECORD = "processing.record"
+# Requests about a person (access, erasure, restriction, rectification, objection), and
+# playing or exporting a restricted recording (with a stated reason).
+SUBJECTS_MANAGE = "subjects.manage"
 
 PERMISSIONS = frozenset(
     {RECORDINGS_LIST, RECORDINGS_LISTEN, RECORDINGS_ERASE, STATUS_VIEW, USERS_MANAGE, TOKENS_OWN,
-     AUDIT_VIEW}
+     AUDIT_VIEW, PROCESSING_RECORD, SUBJECTS_MANAGE}
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": PERMISSIONS,
     "supervisor": frozenset({RECORDINGS_LIST, RECORDINGS_LISTEN, STATUS_VIEW}),
     "privacy_officer": frozenset(
-        {RECORDINGS_LIST, RECORDINGS_LISTEN, RECORDINGS_ERASE, STATUS_VIEW, AUDIT_VIEW}
+        {RECORDINGS_LIST, RECORDINGS_LISTEN, RECORDINGS_ERASE, STATUS_VIEW, AUDIT_VIEW,
+         PROCESSING_RECORD, SUBJECTS_MANAGE}
     ),
     # The technician keeps the appliance running but never hears a call.
     "technician": frozenset({STATUS_VIEW, USERS_MANAGE}),

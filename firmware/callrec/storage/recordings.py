@@ -540,6 +540,18 @@ class RecordingStore:
                 raise UnknownRecording(rec_id)
             self._index.put(meta)
 
+    def set_fields(self, rec_id: str, **fields: Any) -> dict[str, Any]:
+        """Change some of a recording's metadata (a restriction, a rectification): sidecar,
+        then index, as `add`. A None value clears the field. Returns the new metadata."""
+        with self._lock:  # not between a transcoding's check and its switch to the new file
+            indexed = self.get(rec_id)
+            if indexed is None:
+                raise UnknownRecording(rec_id)
+            # The sidecar is the source of truth; the index document may be a compact copy.
+            meta = {**(self.load_sidecar(rec_id) or indexed), **fields}
+            self.add(meta)
+            return self.get(rec_id) or meta
+
     def erase(self, rec_id: str) -> bool:
         """Destroy the key, delete the audio, then the sidecar, then the index entry. False if
         unknown."""

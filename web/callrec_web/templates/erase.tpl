@@ -6,6 +6,11 @@
 <form method="post" action="/recordings/{{rec_id}}/erase" class="actions">
   <input type="hidden" name="csrf_token" value="{{csrf}}">
   <input type="hidden" name="confirm" value="yes">
+  <div class="stack field">
+    <label for="reason">Reason (optional, kept in the access log)</label>
+    <input id="reason" name="reason" maxlength="1000" autocomplete="off" value="{{get('reason', '')}}" aria-describedby="reason-help">
+    <p id="reason-help" class="help">For example the erasure request it answers. Phone numbers typed here are written as pseudonyms.</p>
+  </div>
   <button type="submit" class="danger">Erase for good</button>
   <a class="button" href="/recordings/{{rec_id}}">Cancel</a>
 </form>

@@ -12,14 +12,16 @@
 % end
 </head>
 <body>
-<a class="skip" href="#main">Skip to main content</a>
+% # Pages in another language than the UI's (the privacy notice) hand their own words in `ui`.
+% ui = get('ui') or {}
+<a class="skip" href="#main">{{ui.get('skip', 'Skip to main content')}}</a>
 <header class="top">
   <a class="brand" href="/">callrec</a>
 % if who:
   <nav aria-label="Main">
     <ul>
 % section = get('section', '')
-% links = [('recordings.list', '/recordings', 'recordings', 'Recordings'), ('status.view', '/status', 'status', 'Status'), (None, '/account', 'account', 'Account'), ('users.manage', '/users', 'users', 'Users'), ('audit.view', '/audit', 'audit', 'Access log')]
+% links = [('recordings.list', '/recordings', 'recordings', 'Recordings'), ('status.view', '/status', 'status', 'Status'), (None, '/account', 'account', 'Account'), ('users.manage', '/users', 'users', 'Users'), ('subjects.manage', '/subjects', 'subjects', 'People'), ('audit.view', '/audit', 'audit', 'Access log')]
 % for perm, href, name, label in links:
 %   if perm is None or can(perm):
       <li><a href="{{href}}"{{!' aria-current="page"' if section == name else ''}}>{{label}}</a></li>
@@ -41,7 +43,8 @@
 {{!base}}
 </main>
 <footer>
-  <p>This appliance records telephone calls (audio), after an announcement tells the other party. Recordings are personal data: listen, download and erase them only for their purpose.</p>
+  <p>{{ui.get('footer', 'This appliance records telephone calls (audio), after an announcement tells the other party. Recordings are personal data: listen, download and erase them only for their purpose.')}}</p>
+  <p><a href="/privacy">{{ui.get('privacy_link', 'Privacy notice')}}</a></p>
 </footer>
 </body>
 </html>

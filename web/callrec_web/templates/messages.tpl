@@ -9,6 +9,21 @@ password_changed = Password changed. Other devices logged in with this account w
 user_added = Account created.
 user_deleted = Account deleted.
 
+# requests about a person (People)
+request_registered = Request registered. It is due one month after its receipt.
+request_closed = Request closed.
+objection_recorded = The number is on the do-not-record list: its calls are no longer recorded.
+restricted = This recording is restricted (GDPR art. 18): only the privacy officer can play, download or export it, with a stated reason.
+restricted_reason = A restricted recording is accessed only with a stated reason.
+restriction_set = Restricted: kept, exempt from retention, and playable only by the privacy officer with a reason.
+restriction_lifted = Restriction lifted. The access log records it.
+rectified = Correction saved. The access log records which fields changed.
+reason_missing = Give a reason.
+rectify_invalid = A number must be a phone number; the name is at most 64 characters, the notes 1000.
+number_invalid = This is not a phone number.
+subject_unknown = The number is not kept once the person's requests are closed: type it again.
+requests_unreadable = The request register cannot be read. Contact the administrator.
+
 # form errors
 too_many_attempts = Too many attempts. Wait {minutes} minute(s) and try again.
 setup_code_wrong = The setup code is wrong. Read it again from the appliance.

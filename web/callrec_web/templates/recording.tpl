@@ -5,25 +5,56 @@
 % end_reason = meta.get('end_reason') if isinstance(meta.get('end_reason'), str) else ''
 <p><a href="/recordings">← All recordings</a></p>
 <h1>Recording of <time datetime="{{meta.get('started_at', '')}}">{{local_time(meta.get('started_at'), True) or rec_id}}</time></h1>
-% if has_audio:
+% restricted = bool(meta.get('restricted'))
+% from urllib.parse import quote
+% q = '?reason=' + quote(access_reason) if restricted and access_reason else ''
+% if restricted:
+<section aria-labelledby="restr-h" class="warning">
+  <h2 id="restr-h">Restricted</h2>
+% info = meta.get('restriction') if isinstance(meta.get('restriction'), dict) else {}
+  <p>Kept but not used (GDPR art. 18) since {{local_time(info.get('at'), True) or '—'}}, by {{info.get('by') or '—'}}: {{info.get('reason') or '—'}}. It is never erased by retention while restricted.</p>
+% if has_audio and not access_reason:
+  <form method="get" action="/recordings/{{rec_id}}" class="actions">
+    <label for="access-reason">Why you need to play or download it (logged)</label>
+    <input id="access-reason" name="reason" maxlength="1000" required>
+    <button type="submit">Access</button>
+  </form>
+% end
+  <form method="post" action="/recordings/{{rec_id}}/unrestrict" class="actions">
+    <input type="hidden" name="csrf_token" value="{{csrf}}">
+    <label for="lift-reason">Why lift the restriction</label>
+    <input id="lift-reason" name="reason" maxlength="1000" required>
+    <button type="submit">Lift the restriction</button>
+  </form>
+</section>
+% end
+% if has_audio and (not restricted or access_reason):
 <section aria-labelledby="listen-h">
   <h2 id="listen-h">Listen</h2>
-  <audio controls preload="metadata" src="/recordings/{{rec_id}}/audio">
-    Your browser cannot play this audio. <a href="/recordings/{{rec_id}}/download">Download it</a> instead.
+  <audio controls preload="metadata" src="/recordings/{{rec_id}}/audio{{q}}">
+    Your browser cannot play this audio. <a href="/recordings/{{rec_id}}/download{{q}}">Download it</a> instead.
   </audio>
   <p class="actions">
 % kind = {'opus': 'Opus', 'flac': 'FLAC'}.get(audio.get('format'), 'WAV')
-    <a class="button" href="/recordings/{{rec_id}}/download" download>Download ({{kind}})</a>
+    <a class="button" href="/recordings/{{rec_id}}/download{{q}}" download>Download ({{kind}})</a>
 % if can('recordings.erase'):
     <a class="button danger" href="/recordings/{{rec_id}}/erase">Erase…</a>
 % end
   </p>
 </section>
-% else:
+% elif not has_audio:
 <p class="warning">The audio file of this recording is missing.</p>
 % if can('recordings.erase'):
 <p><a class="button danger" href="/recordings/{{rec_id}}/erase">Erase…</a></p>
 % end
+% end
+% if can('subjects.manage') and not restricted:
+<form method="post" action="/recordings/{{rec_id}}/restrict" class="actions">
+  <input type="hidden" name="csrf_token" value="{{csrf}}">
+  <label for="restrict-reason">Restrict (GDPR art. 18): reason</label>
+  <input id="restrict-reason" name="reason" maxlength="1000" required>
+  <button type="submit">Restrict</button>
+</form>
 % end
 <section aria-labelledby="meta-h">
   <h2 id="meta-h">Details</h2>

@@ -26,7 +26,7 @@
       <td>{{duration(rec.get('duration_s'))}}</td>
       <td>{{number(rec) or '—'}}</td>
       <td>{{'Played in full' if completed is True else ('Interrupted' if completed is False else '—')}}</td>
-      <td>{{t('status_' + status, status) if status else '—'}}</td>
+      <td>{{t('status_' + status, status) if status else '—'}}{{' · Restricted' if rec.get('restricted') else ''}}</td>
     </tr>
 % end
   </tbody>
