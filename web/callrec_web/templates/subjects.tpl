@@ -1,6 +1,7 @@
 % rebase('layout.tpl', title='People', section='subjects')
 <h1>People</h1>
 <p>Requests about a person: access and copy, erasure, restriction, rectification, objection (GDPR art. 15 to 21). Each must be answered within one month.</p>
+<p><a href="/subjects/donotrecord">The do-not-record list</a>: numbers and prefixes that are never recorded.</p>
 % include('errors.tpl')
 <form method="post" action="/subjects" class="stack" role="search" aria-label="Find a person by phone number">
   <input type="hidden" name="csrf_token" value="{{csrf}}">
