@@ -3,6 +3,8 @@ web UI and the JSON API, and who may do it."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import re
@@ -240,6 +242,13 @@ def test_the_whole_workflow_for_a_number_on_two_volumes(world: World) -> None:
     receipt = officer.get(f"/subjects/requests/{m.group(1)}/receipt?format=json").json()
     assert {r["id"] for r in receipt["erased"]} == mine and receipt["subject"] == subject
     assert {r["volume"] for r in receipt["erased"]} == {"sd", "usb"}
+    # The HTML receipt keeps its look under the CSP: its one inline style, by hash.
+    html = officer.get(f"/subjects/requests/{m.group(1)}/receipt")
+    style = re.search(r"<style>(.*?)</style>", html.text, re.S)
+    assert html.status == 200 and style is not None
+    digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+    csp = html.header("Content-Security-Policy") or ""
+    assert f"style-src 'sha256-{digest}'" in csp and "frame-ancestors 'none'" in csp
     printable = officer.get(f"/subjects/requests/{m.group(1)}/receipt")
     assert printable.status == 200 and ids["usb"] in printable.text
     assert store.search_number("0612345678") == [] and store.get(ids["other"]) is not None

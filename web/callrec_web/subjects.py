@@ -31,7 +31,7 @@ from callrec.audit import MAX_REASON
 from callrec.privacy.donotrecord import DoNotRecord, normalise_number, sealer_for
 from callrec.privacy.pseudonym import Pseudonymizer, is_pseudonym, pseudonym_key
 from callrec.privacy.requests import TYPES, RequestBook, RequestError, overdue
-from callrec.privacy.sheet import access_entries, information_sheet, receipt_html
+from callrec.privacy.sheet import access_entries, information_sheet, receipt_html, style_csp
 from callrec.privacy.subjects import RECTIFIABLE, Subjects
 from callrec.storage.recordings import UnknownRecording, is_recording_id
 from callrec_web import permissions as p
@@ -231,6 +231,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
                 "text/html; charset=utf-8"
         return HTTPResponse(body, status=200, **{
             "Content-Type": kind, "Cache-Control": "no-store",
+            "Content-Security-Policy": style_csp(),  # the receipt's own inline style only
             "Content-Disposition": f'inline; filename="receipt-{req_id}"'})
 
     @route("/subjects/<subject>/<action:re:export|erase|object>", "GET")

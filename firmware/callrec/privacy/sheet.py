@@ -113,6 +113,17 @@ _TEXT: dict[str, dict[str, str]] = {
 }
 
 
+def style_csp() -> str:
+    """The Content-Security-Policy under which the sheets' one inline <style> applies when
+    the web UI serves them (by its hash; no other inline style or script is allowed)."""
+    import base64
+    import hashlib
+
+    digest = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode("ascii")
+    return ("default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
+            f"style-src 'sha256-{digest}'")
+
+
 def retention_text(retention: RetentionConfig, lang: str) -> str:
     t = _TEXT[lang]
     if retention.keep_forever:
