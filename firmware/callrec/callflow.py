@@ -395,6 +395,14 @@ class CallFlow:
                     *self._not_recorded(at, f"the {who} is on the do-not-record list")]
         return None
 
+    def private_until(self, now: float) -> float | None:
+        """While a privacy-button press waits for the next call: until when (monotonic) a call
+        that starts will be kept private; None otherwise. For the status page."""
+        if self._button_at is None:
+            return None
+        until = self._button_at + self.privacy.button_window_s
+        return until if until > now else None
+
     def _privacy_button(self, e: ev.PrivacyButton) -> list[Action]:
         """A staff member pressed the privacy button: this call (or the next one) is private.
 

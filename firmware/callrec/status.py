@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,14 @@ _PART_NAMES = {
 
 def _iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _wall_of(monotonic_at: float | None) -> str | None:
+    """A future time.monotonic() value as UTC ISO wall-clock time."""
+    if monotonic_at is None:
+        return None
+    at = datetime.now(UTC) + timedelta(seconds=monotonic_at - time.monotonic())
+    return at.isoformat(timespec="seconds")
 
 
 class StatusBoard:
@@ -107,6 +116,9 @@ class StatusBoard:
                     "answered": call.answered_at is not None,
                 },
                 "not_recorded_reason": flow.not_recorded_reason or None,
+                # The privacy button was pressed between calls: the next call starting before
+                # this time is kept private (wall clock, for people).
+                "next_call_private_until": _wall_of(flow.private_until(time.monotonic())),
                 "recording": self._board.recording_led,
                 "finalising": self._finalising > 0,
                 "faults": [

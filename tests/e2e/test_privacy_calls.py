@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,10 @@ def test_privacy_button_before_and_during_a_call(
 ) -> None:
     # Pressed between calls: the next call is not announced nor recorded.
     app.press_privacy_button()
+    deadline = time.monotonic() + 5
+    while not (app.status() or {}).get("next_call_private_until"):
+        assert time.monotonic() < deadline, "the status page does not show the press"
+        time.sleep(0.1)
     heard = tmp_path / "heard.wav"
     app.call(direction="in", number=STAFF_CONTACT, audio=str(media["speech"]), talk_s=2.0,
              wait_for_prompt=False, heard_path=str(heard), **RINGS)

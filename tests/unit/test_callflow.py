@@ -441,7 +441,11 @@ def test_privacy_button_before_a_call_keeps_the_next_call_private() -> None:
 
 def test_privacy_button_press_expires() -> None:
     f = private_flow()
+    assert f.private_until(0.0) is None
     f.handle(ev.PrivacyButton(True, at=0.0))
+    window = f.privacy.button_window_s
+    assert f.private_until(1.0) == window  # what the status page shows, until it expires
+    assert f.private_until(window + 0.1) is None
     assert kinds(ring_and_answer(f, "0699999999", t=31.0)) == [StartCapture, StartAnnouncement]
 
 

@@ -205,6 +205,11 @@ def test_status_page_and_api(appliance: Appliance) -> None:
     assert snap["call"]["direction"] == "in" and snap["call"]["answered"] is True
     for leak in ("+33999999999", "20240501T090000Z-0123abcd"):
         assert leak not in page.text and leak not in str(snap)
+    assert "not pressed" in page.text
+    appliance.status.update(next_call_private_until="2024-05-01T09:01:00+00:00")
+    page = tech.get("/status")
+    assert "pressed: the next call starting before" in page.text
+    assert 'data-key="st_next_private"' in page.text  # status.js words
 
     def broken() -> dict[str, object]:
         raise TimeoutError

@@ -60,6 +60,9 @@
     var state = labels["state_" + snap.state] !== undefined ? snap.state : "unknown";
     setText("state", t("state_" + state)).className = "state state-" + state;
     setText("reason", snap.not_recorded_reason ? ": " + snap.not_recorded_reason : "");
+    setText("private", snap.next_call_private_until ?
+      t("st_next_private", "", { at: localTime(snap.next_call_private_until) }) :
+      t("st_not_pressed"));
     setText("since", localTime(snap.since) || "—");
     setText("state_for", typeof snap.state_for_s === "number" ?
       "(" + t("st_for", "", { d: duration(snap.state_for_s) }) + ")" : "");

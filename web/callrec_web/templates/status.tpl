@@ -36,6 +36,8 @@
     <dd><span data-field="state" class="state state-{{state}}">{{t('state_' + state)}}</span><span data-field="reason">{{': ' + snap['not_recorded_reason'] if snap['not_recorded_reason'] else ''}}</span></dd>
     <dt>Since</dt>
     <dd><span data-field="since">{{local_time(snap['since'], True) or '—'}}</span> <span data-field="state_for">{{'(' + t('st_for', d=duration(snap['state_for_s'])) + ')' if snap['state_for_s'] is not None else ''}}</span></dd>
+    <dt>Privacy button</dt>
+    <dd><span data-field="private">{{t('st_next_private', at=local_time(snap['next_call_private_until'], True)) if snap.get('next_call_private_until') else t('st_not_pressed')}}</span></dd>
     <dt>Recording light</dt>
     <dd><span data-field="recording" class="led {{'led-on' if snap['recording'] else 'led-off'}}">{{t('st_on') if snap['recording'] else t('st_off')}}</span></dd>
     <dt>Current call</dt>
@@ -69,7 +71,7 @@
 <div id="labels" hidden>
 % keys = ['state_' + s for s in states] + ['direction_in', 'direction_out', 'daemon_unreachable']
 % keys += ['outcome_recorded', 'outcome_unanswered', 'outcome_abandoned', 'outcome_not_recorded', 'outcome_ended_during_announcement']
-% keys += ['st_on', 'st_off', 'st_none', 'st_answered', 'st_not_answered', 'st_rings', 'st_for', 'st_connected', 'st_lost', 'st_open', 'st_not_open', 'st_running', 'st_stopped']
+% keys += ['st_on', 'st_off', 'st_none', 'st_answered', 'st_not_answered', 'st_rings', 'st_for', 'st_connected', 'st_lost', 'st_open', 'st_not_open', 'st_running', 'st_stopped', 'st_next_private', 'st_not_pressed']
 % for key in keys:
   <span data-key="{{key}}">{{t(key)}}</span>
 % end
