@@ -47,14 +47,17 @@ from typing import Any
 
 import numpy as np
 
+from callrec.callflow import REFUSAL_GRACE_S
 from callrec.sim.harness import Appliance, HarnessError
 
 RATE = 8000
 WINDOW_S = 0.1  # resolution of the audio match
 MIN_R = 0.9  # correlation of a window that is "the same audio" (a bit-exact copy gives 1.0)
-# From the status file saying "recording" back to the far end's first sample: the prompt plus
-# the status poll. The far end must still be talking at the kill, or the call is complete.
-STATUS_SLACK_S = 0.5
+# From the status file saying "recording" back to the far end's first sample: the prompt, the
+# refusal grace after it (callflow.REFUSAL_GRACE_S: the call is committed, and the status says
+# "recording", up to a daemon tick after it) and the status poll. The far end must still be
+# talking at the kill, or the call is complete.
+STATUS_SLACK_S = 0.5 + REFUSAL_GRACE_S + 0.5
 TALK_MARGIN_S = 1.5  # the far end goes on this long after the planned kill, then hangs up
 
 
