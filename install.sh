@@ -29,7 +29,9 @@ PROD_PACKAGES=(python3-venv python3-dev build-essential portaudio19-dev
 DEV_PACKAGES=(python3-venv python3-dev build-essential portaudio19-dev pulseaudio pulseaudio-utils
   libasound2-plugins alsa-utils espeak-ng sox libsndfile1)
 # For tests/install: shellcheck, and systemd for systemd-analyze; fonts for browser screenshots.
-TEST_PACKAGES=(chromium chromium-driver fonts-dejavu-core shellcheck systemd)
+# SIP peers for the SIP tests (issue 6): sip-tester is SIPp; baresip-core is baresip's CLI user
+# agent with its modules, without the "baresip" metapackage's recommended GTK/X11/GStreamer.
+TEST_PACKAGES=(chromium chromium-driver fonts-dejavu-core shellcheck systemd sip-tester baresip-core)
 
 usage() {
   cat <<EOF
@@ -50,7 +52,7 @@ Modes:
                      packages, ./.venv with 'pip install -e .', ./var/callrec.toml from
                      hw/config/callrec-sim.toml (paths under ./var, web on 127.0.0.1:8080;
                      never overwritten), prompts in ./var/data/prompts.
-    --with-tests       Also chromium, chromium-driver, shellcheck and pip '.[test]'.
+    --with-tests       Also chromium, chromium-driver, shellcheck, SIPp, baresip and pip '.[test]'.
     --run              Then start the simulated appliance (PulseAudio, 'callrec sim line',
                        'callrec run', logs in ./var/log/), print the URL and the setup code,
                        and run the demo caller until Ctrl-C, which stops all of it.

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from callrec.sim.harness import Appliance, Pulse, write_config
+from sip_peers import sip_peers  # noqa: F401  # the SIPp/baresip fixture, for test_sip_*
 from support import need_tool
 
 pytestmark = pytest.mark.audio

@@ -1,5 +1,7 @@
-"""SIP lines (issue 6): the message layer (`message`, `headers`, `uri`), pure: bytes in, values out.
+"""SIP lines (issue 6, in progress): the box as a back-to-back user agent between the office
+(phones or PBX) and its SIP trunk, anchoring the media so it can announce and record.
 
-Nothing in this package opens a socket or reads a clock; the transport and the call logic built
-on it give it datagrams and act on what it returns.
+Pure, no I/O (bytes and events in, values and actions out): `message`, `headers`, `uri` (the
+messages), `sdp`, `rtp`, `telephone_event` (the media), `b2bua` (the calls). The one module
+with sockets is `transport` (UDP, peers only); the RTP relay and the daemon's wiring come next.
 """
