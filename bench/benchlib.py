@@ -33,3 +33,13 @@ def write_result(path: str, result: dict[str, Any]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"\nwritten to {out}")
+
+
+def rss_mb(pid: int | str = "self") -> dict[str, float]:
+    """VmRSS and VmHWM (peak) of a process, in MB (MiB), from /proc/PID/status."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = line.split(":")[0]
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(line.split()[1]) / 1024
+    return out

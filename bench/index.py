@@ -33,19 +33,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchlib import default_json, machine, write_result
+from benchlib import default_json, machine, rss_mb, write_result
 
 MONTHS = 36
 NUMBERS = 4000
-
-
-def _rss() -> dict[str, float]:
-    out = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key = line.split(":")[0]
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(line.split()[1]) / 1024
-    return out
 
 
 def _number(rng: random.Random) -> str:
@@ -121,18 +112,18 @@ def pct(values: list[float], q: float) -> float:
 
 def child(data_dir: Path, numbers: list[str]) -> dict[str, Any]:
     """Runs in a fresh process: every measurement of one store."""
-    base = _rss()["VmRSS"]
+    base = rss_mb()["VmRSS"]
     from callrec.storage.keystore import KeyStore
     from callrec.storage.recordings import RecordingStore, new_recording_id
 
-    imported = _rss()["VmRSS"]
+    imported = rss_mb()["VmRSS"]
     t = time.perf_counter()
     keys = KeyStore(data_dir / "keys", data_dir / "keys" / "device.key", create_device_key=False)
     store = RecordingStore(data_dir, keys)
     opened = time.perf_counter() - t
     store.recover()
     startup = time.perf_counter() - t
-    rss = _rss()
+    rss = rss_mb()
     n = store.count()
     rng = random.Random(2)
     pages = []
@@ -171,13 +162,13 @@ def child(data_dir: Path, numbers: list[str]) -> dict[str, Any]:
         added.append(meta["id"])
     index_bytes = (store.bytes_written - before) / len(adds)
     erases = []
-    ops_rss = _rss()
+    ops_rss = rss_mb()
     victims = [store.page(rng.randrange(n), 1)[0][0] for _ in range(20)]
     for meta in victims:
         t = time.perf_counter()
         store.erase(meta["id"])
         erases.append((time.perf_counter() - t) * 1e3)
-    final_rss = _rss()
+    final_rss = rss_mb()
     store.close()
     return {
         "n": n, "open_s": round(opened, 3), "startup_s": round(startup, 3),

@@ -34,21 +34,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchlib import default_json, machine, write_result
+from benchlib import default_json, machine, rss_mb, write_result
 
 BENCH = Path(__file__).parent
 sys.path.insert(0, str(BENCH))
 
 SUBJECT = "06 12 34 56 78"
-
-
-def _rss() -> dict[str, float]:
-    out = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key = line.split(":")[0]
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(line.split()[1]) / 1024
-    return out
 
 
 def _config(data: Path) -> Any:
@@ -111,7 +102,7 @@ def export_child(data: Path) -> dict[str, Any]:
     config = _config(data)
     store = open_store(config)
     svc, journal = _service(store, config)
-    before = _rss()["VmRSS"]
+    before = rss_mb()["VmRSS"]
     t = time.perf_counter()
 
     def sheet(docs: list[dict[str, Any]]) -> str:
@@ -129,7 +120,7 @@ def export_child(data: Path) -> dict[str, Any]:
             sink.write(block)
             written += len(block)
     total = time.perf_counter() - t
-    peak = _rss()["VmHWM"]
+    peak = rss_mb()["VmHWM"]
     store.close()
     return {
         "recordings": sum(1 for e in plan.entries if e.name.endswith(".json")),
@@ -206,7 +197,7 @@ def erase_child(data: Path, subjects: list[dict[str, Any]]) -> list[dict[str, An
             "index_s": round(index_s, 3), "files_s": round(files_s, 3),
             "records_s": round(records_s, 3), "total_s": round(total, 3),
             "without_files_s": round(total - files_s, 3),
-            "rss_peak_mb": round(_rss()["VmHWM"], 1),
+            "rss_peak_mb": round(rss_mb()["VmHWM"], 1),
         })
     store.close()
     return results

@@ -78,6 +78,14 @@ def render(rt: Runtime, name: str, status: int = 200, **values: Any) -> str:
     )
 
 
+def page_number() -> int:
+    """The ?page= of a paged list (1 if absent); 400 if it is not a positive whole number."""
+    raw = request.query.get("page", "1")
+    if not _PAGE_RE.fullmatch(raw):
+        raise WebError(400, "bad_page", "page must be a positive whole number")
+    return int(raw)
+
+
 def recording_or_404(rt: Runtime, rec_id: str) -> dict[str, Any]:
     """The metadata of a known recording; 404 for unknown or malformed ids."""
     meta = rt.ctx.store.get(rec_id) if is_recording_id(rec_id) else None
@@ -323,10 +331,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
     # -- recordings ------------------------------------------------------------------------
     @route("/recordings", "GET", p.RECORDINGS_LIST)
     def recordings() -> str:
-        raw = request.query.get("page", "1")
-        if not _PAGE_RE.fullmatch(raw):
-            raise WebError(400, "bad_page", "page must be a positive whole number")
-        number = int(raw)
+        number = page_number()
         size = max(1, ctx.config.web.page_size)
         rows, total = ctx.store.page((number - 1) * size, size)
         rows = masked(rows)  # restricted recordings: listed, their details hidden
@@ -376,10 +381,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
     # -- access log ------------------------------------------------------------------------
     @route("/audit", "GET", p.AUDIT_VIEW)
     def audit_log() -> str:
-        raw = request.query.get("page", "1")
-        if not _PAGE_RE.fullmatch(raw):
-            raise WebError(400, "bad_page", "page must be a positive whole number")
-        number = int(raw)
+        number = page_number()
         filters = audit_filters()
         rows, total = audit_search(rt, filters, (number - 1) * AUDIT_PAGE_SIZE, AUDIT_PAGE_SIZE)
         if number > 1 and not rows:
