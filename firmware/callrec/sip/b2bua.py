@@ -235,6 +235,22 @@ def _name_addr(value: str, tag: str | None) -> str:
     return f"{display}<{na.uri.raw}>{params}"
 
 
+def _in_invite_transaction(inv: Request, method: str, to: str) -> Request:
+    """A CANCEL (RFC 3261 9.1) or the ACK of a non-2xx answer (17.1.1.3) of the INVITE `inv`:
+    its Via (same branch), Route set, From, Call-ID, CSeq number and Request-URI; `to` is the
+    INVITE's To (CANCEL) or the response's, with its tag (ACK)."""
+    hd = Headers()
+    hd.add("Via", inv.headers.get("via") or "")
+    for route in inv.headers.get_all("route"):
+        hd.add("Route", route)
+    hd.add("Max-Forwards", "70")
+    hd.add("From", inv.headers.get("from") or "")
+    hd.add("To", to)
+    hd.add("Call-ID", inv.headers.get("call-id") or "")
+    hd.add("CSeq", f"{inv.cseq.number} {method}")
+    return Request(SIP_VERSION, hd, b"", method, inv.uri)
+
+
 def _sdp_body(msg: Request | Response) -> sdp.SessionDescription | None:
     """The SDP of a message, None without a body; SdpError when malformed or not SDP."""
     if not msg.body:
@@ -480,16 +496,7 @@ class B2bua:
             return []
         call.cancel_sent = True
         inv = relay.client.request
-        hd = Headers()
-        hd.add("Via", inv.headers.get("via") or "")
-        for route in inv.headers.get_all("route"):
-            hd.add("Route", route)
-        hd.add("Max-Forwards", "70")
-        hd.add("From", inv.headers.get("from") or "")
-        hd.add("To", inv.headers.get("to") or "")
-        hd.add("Call-ID", inv.headers.get("call-id") or "")
-        hd.add("CSeq", f"{inv.cseq.number} CANCEL")
-        cancel = Request(SIP_VERSION, hd, b"", "CANCEL", inv.uri)
+        cancel = _in_invite_transaction(inv, "CANCEL", inv.headers.get("to") or "")
         return self._client(call, relay.dst, cancel)
 
     # -- a new call ----------------------------------------------------------------------
@@ -725,17 +732,7 @@ class B2bua:
     def _ack_failure(self, tx: _ClientTx, resp: Response) -> list[Action]:
         """The ACK of a non-2xx final response: part of the INVITE transaction, same branch
         (RFC 3261 17.1.1.3); kept to answer the response's retransmissions."""
-        inv = tx.request
-        hd = Headers()
-        hd.add("Via", inv.headers.get("via") or "")
-        for route in inv.headers.get_all("route"):
-            hd.add("Route", route)
-        hd.add("Max-Forwards", "70")
-        hd.add("From", inv.headers.get("from") or "")
-        hd.add("To", resp.headers.get("to") or "")
-        hd.add("Call-ID", inv.headers.get("call-id") or "")
-        hd.add("CSeq", f"{inv.cseq.number} ACK")
-        tx.ack = Request(SIP_VERSION, hd, b"", "ACK", inv.uri)
+        tx.ack = _in_invite_transaction(tx.request, "ACK", resp.headers.get("to") or "")
         return [self._send(tx.side, tx.ack)]
 
     def _failure(self, call: _Call, relay: _InviteRelay, resp: Response) -> list[Action]:
