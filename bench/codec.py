@@ -173,6 +173,25 @@ def worker_figures(minutes: float, seed: int) -> dict[str, Any]:
             "samples_captured": len(pcm) // 2, "samples_decoded": decoded}
 
 
+def stereo_figures(ref: np.ndarray, bounds: list[int], pcm: np.ndarray, seconds: float,
+                   seed: int) -> dict[str, Any]:
+    """The default compact mode on a two-channel call: this call's side as channel 0, an
+    independent one (another seed) as channel 1, cut to the same length."""
+    other, other_bounds, _ = call_signal(seconds, seed + 10)
+    n = min(ref.size, other.size)
+    refs = (ref[:n], other[:n])
+    cuts = ([b for b in bounds if b < n] + [n], [b for b in other_bounds if b < n] + [n])
+    frames = np.stack([pcm[:n], np.round(other[:n] * 32768).astype(np.int16)], axis=1)
+    data = codec.encode_bytes(frames.reshape(-1), "compact", channels=2)
+    flac = codec.encode_bytes(frames.reshape(-1), "lossless", channels=2)
+    deg, _ = sf.read(io.BytesIO(data), dtype="float64", always_2d=True)
+    quality = [round(score(refs[ch], deg[:, ch], cuts[ch])[0], 3) for ch in (0, 1)]
+    return {"seconds": n / RATE, "bytes": len(data),
+            "hours_per_gb": round(codec.hours_per_gb(len(data), n / RATE), 1),
+            "pesq_nb": quality, "decoded_frames": int(deg.shape[0]),
+            "flac_hours_per_gb": round(codec.hours_per_gb(len(flac), n / RATE), 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=90.0)
@@ -231,6 +250,12 @@ def main() -> None:
     print(f"\nchosen default: compact = Opus {codec.COMPACT_LEVEL} + DTX (the most compact "
           f"setting whose PESQ-NB stays >= {GOAL_PESQ} with margin); lossless = FLAC")
 
+    stereo = stereo_figures(ref, bounds, pcm, args.seconds, args.seed)
+    print(f"\ntwo channels (a SIP call; the other side: seed {args.seed + 10}), default compact:"
+          f" {stereo['hours_per_gb']:.0f} h/GB, PESQ-NB {stereo['pesq_nb'][0]:.2f} (channel 0)"
+          f" / {stereo['pesq_nb'][1]:.2f} (channel 1); FLAC {stereo['flac_hours_per_gb']:.1f}"
+          " h/GB")
+
     print(f"\nthe transcoder child on a {args.worker_minutes:g}-minute call (as the appliance "
           "runs it):")
     worker = worker_figures(args.worker_minutes, args.seed)
@@ -248,6 +273,7 @@ def main() -> None:
         "default": {"mode": "compact", "level": codec.COMPACT_LEVEL, "dtx": True,
                     "refresh_frames": codec.DTX_REFRESH_FRAMES},
         "results": rows,
+        "stereo": stereo,
         "transcoder": worker,
     })
 

@@ -83,11 +83,18 @@ class Recorder:
         choose_volume: Callable[[], str] = lambda: SD,
         volume_problem: Callable[[str], str | None] = lambda volume: None,
         on_fallback: Callable[[str, str], None] = lambda volume, problem: None,
+        channels: int = 1,
     ) -> None:
         """`choose_volume()` names the volume of the next recording; `volume_problem(v)` says
         what is wrong with volume v now (None: nothing); `on_fallback(v, problem)` is told
-        that a recording left volume v for the SD card. All three run on this thread."""
+        that a recording left volume v for the SD card. All three run on this thread.
+        `channels`: 1, or 2 for a SIP call (0: the office side, 1: the remote party); what
+        `feed` gets is then whole interleaved PCM16 frames."""
+        if channels not in (1, 2):
+            raise ValueError(f"channels must be 1 or 2, not {channels}")
         self.store, self.rate, self.fsync_interval_s = store, rate, fsync_interval_s
+        self.channels = channels
+        self._frame_bytes = 2 * channels  # one PCM16 sample of every channel
         self._on_error = on_error
         self._choose_volume, self._volume_problem = choose_volume, volume_problem
         self._on_fallback = on_fallback
@@ -155,6 +162,11 @@ class Recorder:
     def start(self) -> None:
         self._thread.start()
 
+    def quit(self) -> None:
+        """Let the thread end once it has done what is queued, without waiting for it (a SIP
+        call's recorder, from the line's thread, which must not block on a disk)."""
+        self._queue.put(_Quit())
+
     def stop(self) -> None:
         if self._thread.is_alive():
             self._queue.put(_Quit())
@@ -199,7 +211,7 @@ class Recorder:
         if self._rec_id is None:
             return
         if self._writer is None:
-            if self._held_bytes < MAX_HELD_SECONDS * self.rate * 2:
+            if self._held_bytes < MAX_HELD_SECONDS * self.rate * self._frame_bytes:
                 self._held.append(pcm)
                 self._held_bytes += len(pcm)
             return
@@ -253,7 +265,7 @@ class Recorder:
         current = {"volume": SD, "file": self.store.part_file(rec_id, part)}
         self._writer = self.store.open_writer(
             {**self._sidecar, "id": rec_id, "parts": [*self._parts, current]},
-            self.rate, volume=SD, part=part,
+            self.rate, volume=SD, part=part, channels=self.channels,
         )
         self._volume, self._synced_bytes = SD, 0
         kept, self._unsynced = self._unsynced, []
@@ -286,7 +298,8 @@ class Recorder:
             self._parts, self._unsynced, self._synced_bytes = [], [], 0
             volume = self._choose_volume()
             try:
-                self._writer = self.store.open_writer(self._sidecar, self.rate, volume=volume)
+                self._writer = self.store.open_writer(self._sidecar, self.rate, volume=volume,
+                                                     channels=self.channels)
             except OSError as exc:
                 if volume == SD:
                     raise
@@ -294,7 +307,8 @@ class Recorder:
                           self._rec_id, label(volume), problem_of(exc), label(SD))
                 self._on_fallback(volume, problem_of(exc))
                 volume = SD
-                self._writer = self.store.open_writer(self._sidecar, self.rate, volume=SD)
+                self._writer = self.store.open_writer(self._sidecar, self.rate, volume=SD,
+                                                     channels=self.channels)
             self._volume = volume
             held, self._held, self._held_bytes = self._held, [], 0
             for chunk in held:
@@ -323,7 +337,8 @@ class Recorder:
                 item.done(self._finish(item.meta))
                 return
             self._drain = item
-            self._drain_left = int(item.tail_s * self.rate) * 2
+            # Whole frames: a stereo file must never end between a frame's two samples.
+            self._drain_left = int(item.tail_s * self.rate) * self._frame_bytes
             self._drain_deadline = time.monotonic() + item.tail_s + 1.0
 
     def _finish(self, meta: dict[str, Any]) -> dict[str, Any] | None:
@@ -348,13 +363,14 @@ class Recorder:
             parts = [*parts, {"volume": self._volume, "file": writer.path.name,
                               "bytes": writer.data_bytes}]
         total = sum(p["bytes"] for p in parts) if parts else writer.data_bytes
-        seconds = total / (2 * self.rate)
+        seconds = total / (self._frame_bytes * self.rate)
         final = {
             **meta,
             "id": rec_id,
             "volume": self._volume,
             "duration_s": round(seconds, 3),
-            "audio": {**self.store.audio_info(writer, self.rate), "bytes": total},
+            "audio": {**self.store.audio_info(writer, self.rate, self.channels),
+                      "bytes": total},
             "status": "complete",
         }
         if parts:

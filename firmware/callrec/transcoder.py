@@ -23,7 +23,7 @@ import sys
 import threading
 from typing import Any
 
-from callrec.storage.recordings import RecordingStore
+from callrec.storage.recordings import RecordingStore, audio_layout
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,11 @@ class Transcoder:
         if job is None:
             return
         meta = self.store.get(rec_id) or {}
-        timeout = TIMEOUT_BASE_S + TIMEOUT_PER_AUDIO_S * float(meta.get("duration_s") or 0)
+        # The job names the channels from the recording's metadata (the store makes it);
+        # each channel is encoded on its own, so the time it takes grows with them.
+        channels = int(job.setdefault("channels", audio_layout(meta)[1]))
+        audio_s = float(meta.get("duration_s") or 0) * channels
+        timeout = TIMEOUT_BASE_S + TIMEOUT_PER_AUDIO_S * audio_s
         result = self._run_worker(rec_id, job, timeout)
         if result is None:
             return

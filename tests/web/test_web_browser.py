@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from webtest_support import PASSWORD, Appliance, add_recording
+from webtest_support import PASSWORD, Appliance, add_recording, add_stereo_recording
 
 pytestmark = pytest.mark.browser
 
@@ -89,16 +89,21 @@ def test_login_status_audio_and_erase_in_a_browser(
     assert problems == []
 
 
+@pytest.mark.parametrize("channels", [1, 2])
 @pytest.mark.parametrize("audio_format", ["compact", "lossless"])
 def test_the_browser_plays_every_stored_format(
-    appliance: Appliance, browser_page: tuple[Any, list[str]], audio_format: str
+    appliance: Appliance, browser_page: tuple[Any, list[str]], audio_format: str,
+    channels: int
 ) -> None:
-    """Whatever the transcoder stores (Ogg/Opus, FLAC) plays in Chromium to its end, with the
-    recording's duration."""
+    """Whatever the transcoder stores (Ogg/Opus, FLAC; one channel, or two for a SIP call:
+    Opus as two mono streams) plays in Chromium to its end, with the recording's duration."""
     from callrec.transcoder import Transcoder
 
-    rec_id = add_recording(appliance.store, datetime(2025, 1, 2, 9, 0, tzinfo=UTC),
-                           seconds=1.5)
+    started = datetime(2025, 1, 2, 9, 0, tzinfo=UTC)
+    if channels == 1:
+        rec_id = add_recording(appliance.store, started, seconds=1.5)
+    else:
+        rec_id = add_stereo_recording(appliance.store, started, seconds=1.5)
     tc = Transcoder(appliance.store, audio_format)
     tc.start()
     assert tc.wait_idle(60) and rec_id not in tc.failed

@@ -12,6 +12,8 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlencode
 
+import numpy as np
+
 from callrec.storage.recordings import RecordingStore, new_recording_id
 from callrec_web.context import WebContext
 from callrec_web.server import WebServer
@@ -201,5 +203,27 @@ def add_recording(
     writer.close()
     meta.update(audio=store.audio_info(writer, 8000), status="complete")
     meta.update(extra)
+    store.add(meta)
+    return rec_id
+
+
+def add_stereo_recording(store: RecordingStore, started: datetime, seconds: float = 0.5,
+                         **extra: Any) -> str:
+    """A two-channel recording (a SIP call) as the recorder writes it: a ramp on channel 0
+    (the office side), its negative on channel 1 (the remote party)."""
+    left = (np.arange(int(seconds * 8000)) % 20000).astype(np.int16)
+    frames = np.stack([left, -left], axis=1)
+    rec_id = new_recording_id(started)
+    meta: dict[str, Any] = {
+        "id": rec_id, "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ended_at": (started + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "direction": "in", "line": "sip", "status": "recording",
+        "audio": {"sample_rate": 8000, "channels": 2}, **extra,
+    }
+    writer = store.open_writer(meta, 8000, channels=2)
+    writer.write(frames.astype("<i2").tobytes())
+    writer.close()
+    meta.update(audio=store.audio_info(writer, 8000, 2), status="complete",
+                duration_s=frames.shape[0] / 8000)
     store.add(meta)
     return rec_id

@@ -81,9 +81,9 @@ class DecryptedWav:
 
     content_type = "audio/wav"
 
-    def __init__(self, reader: EncryptedReader, rate: int) -> None:
+    def __init__(self, reader: EncryptedReader, rate: int, channels: int = 1) -> None:
         self._reader = reader
-        self._wav = EncryptedWav(reader, rate)
+        self._wav = EncryptedWav(reader, rate, channels)
 
     def size(self) -> int:
         return self._wav.size()
@@ -155,14 +155,16 @@ class PcmPart:
 
 
 class JoinedWav:
-    """A recording made of several audio parts as one WAV AudioSource."""
+    """A recording made of several audio parts as one WAV AudioSource (`channels` > 1: of
+    interleaved frames; a trailing partial frame is left out)."""
 
     content_type = "audio/wav"
 
-    def __init__(self, parts: list[PcmPart], rate: int) -> None:
+    def __init__(self, parts: list[PcmPart], rate: int, channels: int = 1) -> None:
         self._parts = parts
-        self._total = sum(p.size for p in parts)
-        self._header = wav_header(self._total, rate)
+        total = sum(p.size for p in parts)
+        self._total = total - total % (2 * channels)
+        self._header = wav_header(self._total, rate, channels)
 
     def size(self) -> int:
         return len(self._header) + self._total
@@ -184,13 +186,16 @@ class JoinedWav:
 
 
 def open_audio_file(
-    path: Path, rec_id: str, keys: KeyStore | None, rate: int, fmt: str = "wav"
+    path: Path, rec_id: str, keys: KeyStore | None, rate: int, fmt: str = "wav",
+    channels: int = 1,
 ) -> AudioSource:
     """The audio file of `rec_id` as an AudioSource (a WAV for captured PCM, else the stored
-    Ogg/Opus or FLAC); FileNotFoundError if it cannot be read (missing, or encrypted and its
-    key is gone)."""
+    Ogg/Opus or FLAC, which say their channels themselves); FileNotFoundError if it cannot be
+    read (missing, or encrypted and its key is gone)."""
     content_type = MIME.get(fmt, MIME["wav"])
     if path.suffix != ENCRYPTED_SUFFIX:
         return PlainFile(path, content_type)
     reader = open_container(path, rec_id, keys.key_for(rec_id) if keys is not None else None, fmt)
-    return DecryptedWav(reader, rate) if fmt == "wav" else DecryptedFile(reader, content_type)
+    if fmt == "wav":
+        return DecryptedWav(reader, rate, channels)
+    return DecryptedFile(reader, content_type)

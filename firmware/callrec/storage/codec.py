@@ -21,6 +21,17 @@ its SILK encoder still spends 6-9 bytes on every 20 ms frame of a pause. So:
 The speech itself is never altered, only the pauses are stored as comfort-noise frames.
 `bench/codec.py` (real speech, telephone channel, ~45 % pauses): plain Opus at 0.995 gives
 342 h/GB at PESQ-NB 3.85; with DTX 456 h/GB at 3.81 (goal: >= 400 h/GB at >= 3.5).
+
+Two-channel recordings (a SIP call: 0 = the office side, 1 = the remote party) are stored as
+one Ogg/Opus stream of two mono Opus streams (channel mapping family 1, stereo layout, two
+uncoupled streams; RFC 7845 §5.1.1), each encoded and DTX'd as a mono call, not as libopus's
+coupled stereo: at `COMPACT_LEVEL` libopus folds a coupled stereo signal to mono (its
+stereo needs ~16 kbit/s), which would mix the two parties, and even when it keeps stereo
+its DTX can drop only frames where both parties are silent, whereas in a conversation each
+side is silent about half the time. Each stream keeps its own noise floor and pauses.
+`bench/codec.py`: 229-243 h/GB at PESQ-NB 3.75-3.81 per channel (two independent sides,
+seeds 1-3); libopus's coupled stereo at 0.99 (the least that stays stereo) with DTX on
+frames where both sides pause gave 152 h/GB where this gave 275 (tests' speech call).
 """
 
 from __future__ import annotations
@@ -65,6 +76,26 @@ def _sf() -> Any:
     import soundfile  # optional at import time: only the transcoder needs libsndfile
 
     return soundfile
+
+
+def load_frames(src: Source, rate: int = RATE, channels: int = 1
+                ) -> tuple[npt.NDArray[np.int16], int]:
+    """16-bit frames, shape (samples, channels), and rate: from a path (the file's own
+    channels), interleaved PCM16 bytes or an array (1-D: interleaved) of `channels`."""
+    if isinstance(src, (str, os.PathLike)):
+        data, file_rate = _sf().read(os.fspath(src), dtype="int16", always_2d=True)
+        return np.ascontiguousarray(data), int(file_rate)
+    if channels == 1:
+        pcm, rate = load_pcm(src, rate)
+        return pcm.reshape(-1, 1), rate
+    if isinstance(src, bytes):
+        arr = np.frombuffer(src, dtype="<i2").astype(np.int16)
+    else:
+        arr = np.asarray(src)
+        if arr.dtype.kind == "f":
+            arr = np.round(np.clip(arr.astype(np.float64), -1.0, 32767 / 32768) * 32768.0)
+        arr = arr.astype(np.int16)
+    return arr.reshape(-1, channels), rate
 
 
 def load_pcm(src: Source, rate: int = RATE) -> tuple[npt.NDArray[np.int16], int]:
@@ -250,57 +281,136 @@ def opus_dtx(ogg: bytes, active: npt.NDArray[np.bool_], rate: int = RATE,
     return ogg_write(out, ends, serial)
 
 
+def _self_delimited(packet: bytes) -> bytes:
+    """An Opus packet in self-delimiting framing (RFC 6716 Appendix B): the form of every
+    stream's packet but the last in a multistream packet, its last frame's length added."""
+    toc, code = packet[0], packet[0] & 3
+    if code == 3:  # libsndfile's 20 ms SILK packets never use it; refuse, never guess
+        raise ValueError("cannot reframe an Opus code-3 packet")
+
+    def length(n: int) -> bytes:
+        return bytes([n]) if n < 252 else bytes([252 + (n & 3), (n - 252 - (n & 3)) >> 2])
+
+    if code == 0:  # one frame: its length
+        return bytes([toc]) + length(len(packet) - 1) + packet[1:]
+    if code == 1:  # two frames of equal size: that size once
+        return bytes([toc]) + length((len(packet) - 1) // 2) + packet[1:]
+    # code 2: the first frame's length is coded; the second's is added after it
+    first = packet[1]
+    skip = 1 if first < 252 else 2
+    size1 = first if first < 252 else packet[2] * 4 + first
+    size2 = len(packet) - 1 - skip - size1
+    return bytes([toc]) + packet[1 : 1 + skip] + length(size2) + packet[1 + skip :]
+
+
+def opus_multistream(streams: list[bytes]) -> bytes:
+    """One Ogg/Opus stream of the mono Ogg/Opus `streams` (same settings, same length), each
+    an uncoupled stream of its own channel (family 1: channel i = stream i, so two are left,
+    right). Every packet joins the streams' packets of the same time, all but the last
+    self-delimited (RFC 6716 Appendix B); granules are the first stream's (all are equal)."""
+    parsed = [ogg_packets(s) for s in streams]
+    packets, granules, serial = parsed[0]
+    for other, other_granules, _ in parsed[1:]:
+        if len(other) != len(packets) or other_granules != granules:
+            raise ValueError("the channels' Opus streams do not line up")
+    n = len(streams)
+    head = bytearray(packets[0][:19])
+    if not head.startswith(b"OpusHead") or head[9] != 1:
+        raise ValueError("not a mono Ogg/Opus stream")
+    head[9], head[18] = n, 1  # channel count, mapping family 1
+    head += bytes([n, 0, *range(n)])  # stream count, coupled streams, channel i -> stream i
+    out = [bytes(head), packets[1]]
+    for i in range(2, len(packets)):
+        parts = [p[i] for p, _, _ in parsed]
+        if len({opus_samples_48k(p) for p in parts}) != 1:
+            raise ValueError("the channels' Opus packets differ in duration")
+        out.append(b"".join(_self_delimited(p) for p in parts[:-1]) + parts[-1])
+    return ogg_write(out, granules, serial)
+
+
 # --- encode / decode ------------------------------------------------------------------------
 
 
 class StreamEncoder:
     """Encode a recording block by block, so a long call never sits in memory as samples:
-    only the encoded bytes and one energy value per 20 ms frame are kept (1 h of call: about
-    8 MB of Opus before DTX, 180,000 frame energies). `write(pcm)` any number of times, then
-    `finish()` for the stored file's bytes (`level`, `dtx`, `refresh`: compact mode's settings,
-    overridable for the benchmark)."""
+    only the encoded bytes and one energy value per 20 ms frame and channel are kept (1 h of
+    call: about 8 MB of Opus before DTX, 180,000 frame energies per channel). `write(pcm)` any
+    number of times, then `finish()` for the stored file's bytes (`level`, `dtx`, `refresh`:
+    compact mode's settings, overridable for the benchmark). `channels` > 1: `pcm` is
+    interleaved frames (or an array of shape (samples, channels)); compact mode then codes
+    each channel as its own mono stream (see the module's docstring), FLAC and WAV as
+    ordinary multichannel files. `samples` counts frames (samples per channel)."""
 
-    def __init__(self, mode: Mode = "compact", rate: int = RATE, level: float = COMPACT_LEVEL,
-                 dtx: bool = True, refresh: int = DTX_REFRESH_FRAMES) -> None:
+    def __init__(self, mode: Mode = "compact", rate: int = RATE, channels: int = 1,
+                 level: float = COMPACT_LEVEL, dtx: bool = True,
+                 refresh: int = DTX_REFRESH_FRAMES) -> None:
         if mode not in SUFFIX:
             raise ValueError(f"unknown mode {mode!r}")
-        self.mode, self.rate, self.refresh = mode, rate, refresh
+        if not 1 <= channels <= 8:  # Ogg/Opus family 1's limit
+            raise ValueError(f"unsupported channel count {channels}")
+        self.mode, self.rate, self.channels, self.refresh = mode, rate, channels, refresh
         self.samples = 0
         self._dtx = mode == "compact" and dtx
         self._frame = rate * FRAME_MS // 1000
-        self._carry = np.empty(0, dtype=np.int16)  # the start of a frame not yet complete
-        self._energies: list[npt.NDArray[np.float64]] = []
-        self._buf = io.BytesIO()
+        # One encoder per channel in compact mode (mono streams), else one for all channels.
+        streams = channels if mode == "compact" else 1
+        self._carry = [np.empty(0, dtype=np.int16) for _ in range(streams)]  # partial frames
+        self._energies: list[list[npt.NDArray[np.float64]]] = [[] for _ in range(streams)]
+        self._bufs = [io.BytesIO() for _ in range(streams)]
         fmt, subtype = {"wav": ("WAV", "PCM_16"), "lossless": ("FLAC", "PCM_16"),
                         "compact": ("OGG", "OPUS")}[mode]
         extra = {"compression_level": level} if mode == "compact" else {}
-        self._file = _sf().SoundFile(self._buf, "w", rate, 1, subtype, format=fmt, **extra)
+        per_file = 1 if mode == "compact" else channels
+        self._files = [_sf().SoundFile(buf, "w", rate, per_file, subtype, format=fmt, **extra)
+                       for buf in self._bufs]
 
     def write(self, pcm: npt.NDArray[np.int16]) -> None:
-        self._file.write(pcm)
-        self.samples += pcm.size
+        frames = pcm.reshape(-1, self.channels)
+        self.samples += frames.shape[0]
+        if len(self._files) == 1:
+            self._files[0].write(pcm if self.channels == 1 else frames)
+            columns = [pcm.reshape(-1)] if self.channels == 1 else []
+        else:
+            columns = [np.ascontiguousarray(frames[:, ch]) for ch in range(self.channels)]
+            for file, column in zip(self._files, columns, strict=True):
+                file.write(column)
         if self._dtx:
-            block = np.concatenate((self._carry, pcm)) if self._carry.size else pcm
-            whole = block.size - block.size % self._frame
-            self._energies.append(frame_energies_db(block[:whole], self.rate))
-            self._carry = block[whole:].copy()
+            for ch, column in enumerate(columns):
+                carry = self._carry[ch]
+                block = np.concatenate((carry, column)) if carry.size else column
+                whole = block.size - block.size % self._frame
+                self._energies[ch].append(frame_energies_db(block[:whole], self.rate))
+                self._carry[ch] = block[whole:].copy()
 
-    def finish(self) -> bytes:
-        self._file.close()  # flushes libsndfile's last pages into the buffer
-        data = self._buf.getvalue()
+    def _stream(self, ch: int) -> bytes:
+        self._files[ch].close()  # flushes libsndfile's last pages into the buffer
+        data = self._bufs[ch].getvalue()
         if not self._dtx:
             return data
-        energies = np.concatenate(self._energies) if self._energies else np.empty(0)
+        parts = self._energies[ch]
+        energies = np.concatenate(parts) if parts else np.empty(0)
+        # Each channel's pauses against its own noise floor: one party's silence is coded
+        # as comfort noise while the other talks.
         return opus_dtx(data, speech_frames(energies), self.rate, self.refresh)
+
+    def finish(self) -> bytes:
+        streams = [self._stream(ch) for ch in range(len(self._files))]
+        return streams[0] if len(streams) == 1 else opus_multistream(streams)
 
 
 def encode_bytes(src: Source, mode: Mode = "compact", rate: int = RATE,
                  level: float = COMPACT_LEVEL, dtx: bool = True,
-                 refresh: int = DTX_REFRESH_FRAMES) -> bytes:
-    """The stored file's bytes for `src` (a path, PCM16 bytes or an array at `rate`) in
-    `mode`; see `StreamEncoder`."""
-    pcm, rate = load_pcm(src, rate)
-    enc = StreamEncoder(mode, rate, level, dtx, refresh)
+                 refresh: int = DTX_REFRESH_FRAMES, channels: int = 1) -> bytes:
+    """The stored file's bytes for `src` (a path, whose channels count; PCM16 bytes or an
+    array at `rate`, interleaved when `channels` > 1) in `mode`; see `StreamEncoder`."""
+    if channels == 1 and not isinstance(src, (str, os.PathLike)):
+        pcm, rate = load_pcm(src, rate)
+    else:
+        pcm, rate = load_frames(src, rate, channels)
+        channels = pcm.shape[1]
+        if channels == 1:
+            pcm = pcm.reshape(-1)
+    enc = StreamEncoder(mode, rate, channels, level, dtx, refresh)
     enc.write(pcm)
     return enc.finish()
 
@@ -312,6 +422,12 @@ def encode(src: Source, out_path: str | os.PathLike[str], mode: Mode = "compact"
     data = encode_bytes(src, mode, rate)
     write_atomic(Path(out_path), data)
     return len(data)
+
+
+def decode_frames(data: bytes) -> tuple[npt.NDArray[np.int16], int]:
+    """16-bit frames, shape (samples, channels), and rate of a stored file's bytes."""
+    pcm, rate = _sf().read(io.BytesIO(data), dtype="int16", always_2d=True)
+    return np.ascontiguousarray(pcm), int(rate)
 
 
 def decode_file_bytes(data: bytes) -> tuple[npt.NDArray[np.int16], int]:

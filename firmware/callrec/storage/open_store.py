@@ -18,6 +18,7 @@ from callrec.storage.recordings import (
     JoinedWav,
     PcmPart,
     RecordingStore,
+    audio_layout,
     is_recording_id,
     load_sidecar_file,
     open_audio_file,
@@ -78,6 +79,7 @@ def read_recording_wav(config: Config, rec_id: str, rate: int | None = None) -> 
     keys = open_keys(config)
     rate = rate or config.board.sample_rate
     meta = read_recording_sidecar(config, rec_id) or {}
+    channels = audio_layout(meta)[1]
     fmt = str((meta.get("audio") or {}).get("format") or "wav")
     parts = meta.get("parts")
     source: AudioSource
@@ -88,7 +90,8 @@ def read_recording_wav(config: Config, rec_id: str, rate: int | None = None) -> 
         if not present:
             raise FileNotFoundError(f"recording {rec_id}: no audio")
         key = keys.key_for(rec_id) if keys is not None else None
-        source = JoinedWav([PcmPart(path, rec_id, key, count) for path, count in present], rate)
+        source = JoinedWav([PcmPart(path, rec_id, key, count) for path, count in present], rate,
+                           channels)
     else:
         names = [f"{rec_id}{ENCRYPTED_SUFFIX}", f"{rec_id}.wav"]
         if fmt != "wav":
@@ -97,14 +100,15 @@ def read_recording_wav(config: Config, rec_id: str, rate: int | None = None) -> 
         found_paths = [p for p in paths if p.exists()]
         if not found_paths:
             raise FileNotFoundError(f"recording {rec_id}: no audio")
-        source = open_audio_file(found_paths[0], rec_id, keys, rate, fmt)
+        source = open_audio_file(found_paths[0], rec_id, keys, rate, fmt, channels)
     try:
         data = source.read_range(0, source.size())
     finally:
         source.close()
     if fmt == "wav":
         return data
-    from callrec.storage.codec import decode_file_bytes  # libsndfile: tools and tests only
+    from callrec.storage.codec import decode_frames  # libsndfile: tools and tests only
 
-    pcm, file_rate = decode_file_bytes(data)
-    return wav_header(pcm.size * 2, file_rate) + pcm.astype("<i2").tobytes()
+    frames, file_rate = decode_frames(data)  # (samples, channels), interleaved when written
+    return (wav_header(frames.size * 2, file_rate, frames.shape[1])
+            + frames.astype("<i2").tobytes())

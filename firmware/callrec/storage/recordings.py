@@ -44,6 +44,7 @@ from typing import Any
 
 from callrec.storage.atomic_json import fsync_dir, write_atomic
 from callrec.storage.crypto import (
+    DEFAULT_CHUNK_BYTES,
     CryptoError,
     EncryptedWriter,
     Sealer,
@@ -113,6 +114,16 @@ def _captured_names(rec_id: str) -> list[str]:
 def _transcoded_names(rec_id: str) -> list[str]:
     return [stored_file_name(rec_id, fmt, enc) for fmt, enc in _TRANSCODED]
 
+
+
+def audio_layout(meta: dict[str, Any]) -> tuple[int, int]:
+    """(sample rate, channels) of a recording's audio from its metadata: 8000 and 1 when it
+    does not say (every recording before two-channel SIP calls)."""
+    audio = meta.get("audio")
+    audio = audio if isinstance(audio, dict) else {}
+    rate = int(audio.get("sample_rate") or 8000)
+    channels = int(audio.get("channels") or 1)
+    return rate, channels
 
 
 def usb_mounted(mount_point: Path) -> bool:
@@ -361,30 +372,36 @@ class RecordingStore:
         return self.keys.key_for(rec_id) or self.keys.new_key(rec_id)
 
     def open_writer(
-        self, sidecar: dict[str, Any], rate: int, volume: str = SD, part: int = 1
+        self, sidecar: dict[str, Any], rate: int, volume: str = SD, part: int = 1,
+        channels: int = 1,
     ) -> AudioWriter:
         """Start a recording's files on `volume`: its key (on the SD card), its sidecar
         (status "recording", so a crash is recovered at the next start), then the audio file
         (`part` > 1: a continuation, which the sidecar's `parts` must list), returned open
-        for appending."""
+        for appending. `channels` > 1: what is written is interleaved PCM16 frames."""
         rec_id = sidecar["id"]
         path = self._writable_folder(rec_id, volume) / self.part_file(rec_id, part)
         key = self._key(rec_id)
         with self._lock:
             self._writing.add(rec_id)
-        self.write_sidecar({**sidecar, "volume": volume})
+        # The provisional sidecar says how the audio is laid out: recover() computes the
+        # duration of an interrupted recording from it (an encrypted capture has no WAV
+        # header to tell the channel count).
+        audio = {**(sidecar.get("audio") or {}), "sample_rate": rate, "channels": channels}
+        self.write_sidecar({**sidecar, "volume": volume, "audio": audio})
         if key is None:
-            return StreamingWavWriter(path, rate)
-        return EncryptedWriter(path, key, rec_id)
+            return StreamingWavWriter(path, rate, channels)
+        # About a second of audio per chunk whatever the channels: what a crash can lose.
+        return EncryptedWriter(path, key, rec_id, chunk_size=DEFAULT_CHUNK_BYTES * channels)
 
-    def audio_info(self, writer: AudioWriter, rate: int) -> dict[str, Any]:
+    def audio_info(self, writer: AudioWriter, rate: int, channels: int = 1) -> dict[str, Any]:
         """The "audio" part of a recording's metadata once `writer` is closed."""
         info: dict[str, Any] = {
             "file": writer.path.name,
             "format": "wav",
             "codec": "pcm_s16le",
             "sample_rate": rate,
-            "channels": 1,
+            "channels": channels,
             "bytes": writer.data_bytes,
         }
         if isinstance(writer, EncryptedWriter):
@@ -408,7 +425,7 @@ class RecordingStore:
         """The recording's audio as a WAV, for playback and download. Raises
         FileNotFoundError if there is none (never recorded, erased, or its key is gone)."""
         meta = self._meta(rec_id)
-        rate = int(meta.get("audio", {}).get("sample_rate", 8000))
+        rate, channels = audio_layout(meta)
         parts = self.audio_parts(rec_id, meta)
         present = [p for p in parts if self.available(p[0]) and p[1].is_file()]
         if not present:
@@ -419,7 +436,7 @@ class RecordingStore:
             raise FileNotFoundError(f"recording {rec_id}: no audio")
         if len(parts) == 1:
             fmt = str(meta.get("audio", {}).get("format") or "wav")
-            return open_audio_file(present[0][1], rec_id, self.keys, rate, fmt)
+            return open_audio_file(present[0][1], rec_id, self.keys, rate, fmt, channels)
         # A call that fell back to the SD card: its parts joined (those that are there).
         opened: list[PcmPart] = []
         try:
@@ -429,7 +446,7 @@ class RecordingStore:
             for pcm in opened:
                 pcm.close()
             raise
-        return JoinedWav(opened, rate)
+        return JoinedWav(opened, rate, channels)
 
     def has_audio(self, rec_id: str) -> bool:
         paths = [path for vol, path, _ in self.audio_parts(rec_id)
@@ -450,7 +467,8 @@ class RecordingStore:
         audio = meta.get("audio") or {}
         if audio.get("format", "wav") != "wav":
             return None
-        if fmt == "flac" and int(audio.get("bytes") or 0) <= 2 * FLAC_BLOCK_SAMPLES:
+        rate, channels = audio_layout(meta)
+        if fmt == "flac" and int(audio.get("bytes") or 0) <= 2 * channels * FLAC_BLOCK_SAMPLES:
             # One FLAC frame: nothing to save, and Chromium's FLAC demuxer cannot play a
             # single-frame file ("demuxer seek failed"): it stays in WAV.
             return None
@@ -467,7 +485,8 @@ class RecordingStore:
         return {
             "id": rec_id,
             "format": fmt,
-            "rate": int(audio.get("sample_rate", 8000)),
+            "rate": rate,
+            "channels": channels,
             "parts": [{"path": str(path), "bytes": count} for _, path, count in parts],
             "out": str(out),
             "key": base64.b64encode(key).decode("ascii") if key is not None else None,
@@ -641,14 +660,15 @@ class RecordingStore:
             total = size + sum(int(count or 0) for _, _, count in parts[:-1])
             if isinstance(meta.get("parts"), list) and meta["parts"]:
                 meta["parts"][-1]["bytes"] = size
-            rate = int(meta.get("audio", {}).get("sample_rate", 8000))
+            rate, channels = audio_layout(meta)
             meta.update(
                 status="interrupted",
                 ended_at=datetime.fromtimestamp(audio.stat().st_mtime, UTC).isoformat(),
-                duration_s=round(total / (2 * rate), 3),
+                duration_s=round(total / (2 * channels * rate), 3),
             )
             meta.setdefault("audio", {}).update(
-                bytes=total, file=audio.name, format="wav", codec="pcm_s16le", channels=1
+                bytes=total, file=audio.name, format="wav", codec="pcm_s16le",
+                sample_rate=rate, channels=channels,
             )
             if audio.suffix == ENCRYPTED_SUFFIX:
                 meta["audio"]["encryption"] = ENCRYPTION

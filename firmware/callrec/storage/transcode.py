@@ -7,16 +7,17 @@ daemon (its memory goes when the child exits); and the child runs at the lowest 
 priority, so on a single-core Pi a new call's capture always wins.
 
 The request comes as one JSON object on standard input (never in argv, which other users
-can read in /proc): {"id", "format": "opus"|"flac", "rate", "parts": [{"path", "bytes"}],
-"out", "key": base64 or null}. The child needs no access to the key store: the daemon hands
-it the recording's own key and nothing else.
+can read in /proc): {"id", "format": "opus"|"flac", "rate", "channels" (absent: 1; 2 for a
+SIP call, its PCM interleaved), "parts": [{"path", "bytes"}], "out", "key": base64 or
+null}. The child needs no access to the key store: the daemon hands it the recording's own
+key and nothing else.
 
 The output is written to <out>.tmp, made durable, checked (decoded: it must hold as many
-samples as the input, so no audio is lost), then renamed to <out> and the folder synced. A
-crash or kill at any instant leaves either no <out> or a complete one; the captured file is
-removed by the daemon only after the recording's metadata names the new file. On success the
-child prints {"bytes": stored size, "samples": n} and exits 0; on failure it prints the reason
-on stderr and exits 1.
+samples and channels as the input, so no audio is lost), then renamed to <out> and the
+folder synced. A crash or kill at any instant leaves either no <out> or a complete one; the
+captured file is removed by the daemon only after the recording's metadata names the new
+file. On success the child prints {"bytes": stored size, "samples": n} and exits 0; on
+failure it prints the reason on stderr and exits 1.
 """
 
 from __future__ import annotations
@@ -37,34 +38,39 @@ from callrec.storage.codec import Mode, StreamEncoder, _sf
 from callrec.storage.crypto import EncryptedWriter
 
 MODES: dict[str, Mode] = {"opus": "compact", "flac": "lossless"}
-BLOCK_BYTES = 16000 * 4  # four seconds of 8 kHz PCM16 per read: few calls, little memory
+# Four seconds of 8 kHz mono PCM16 per read: few calls, little memory. A multiple of every
+# frame size (2 or 4 bytes), so a block never ends inside a frame.
+BLOCK_BYTES = 16000 * 4
 
 
 class TranscodeError(Exception):
     """The recording could not be transcoded; its captured audio is untouched."""
 
 
-def encode_parts(parts: list[PcmPart], fmt: str, rate: int) -> tuple[bytes, int]:
-    """The stored file's bytes for the recording made of `parts`, and its sample count."""
-    enc = StreamEncoder(MODES[fmt], rate)
+def encode_parts(parts: list[PcmPart], fmt: str, rate: int, channels: int = 1
+                 ) -> tuple[bytes, int]:
+    """The stored file's bytes for the recording made of `parts` (interleaved frames of
+    `channels`), and its sample count per channel."""
+    enc = StreamEncoder(MODES[fmt], rate, channels)
+    frame = 2 * channels
     for part in parts:
         for start in range(0, part.size, BLOCK_BYTES):
             chunk = part.read(start, min(part.size, start + BLOCK_BYTES))
-            chunk = chunk[: len(chunk) - len(chunk) % 2]
+            chunk = chunk[: len(chunk) - len(chunk) % frame]  # a part's torn last frame
             if chunk:
                 enc.write(np.frombuffer(chunk, dtype="<i2").astype(np.int16))
     return enc.finish(), enc.samples
 
 
-def check_decodes(data: bytes, samples: int, rate: int) -> None:
+def check_decodes(data: bytes, samples: int, rate: int, channels: int = 1) -> None:
     """The encoded file must decode to the input's length (Opus: to the sample, thanks to
-    its pre-skip and end granule); anything else means audio would be lost."""
+    its pre-skip and end granule) and channels; anything else means audio would be lost."""
     with _sf().SoundFile(io.BytesIO(data)) as f:
-        frames, file_rate = f.frames, f.samplerate
-    if file_rate != rate or frames != samples:
+        frames, file_rate, file_channels = f.frames, f.samplerate, f.channels
+    if file_rate != rate or frames != samples or file_channels != channels:
         raise TranscodeError(
-            f"the encoded file decodes to {frames} samples at {file_rate} Hz, "
-            f"not {samples} at {rate} Hz"
+            f"the encoded file decodes to {frames} samples x {file_channels} channels at "
+            f"{file_rate} Hz, not {samples} x {channels} at {rate} Hz"
         )
 
 
@@ -89,8 +95,11 @@ def write_output(out: Path, data: bytes, rec_id: str, fmt: str, key: bytes | Non
 
 def run(request: dict[str, Any]) -> dict[str, Any]:
     rec_id, fmt, rate = str(request["id"]), str(request["format"]), int(request["rate"])
+    channels = int(request.get("channels") or 1)
     if fmt not in MODES:
         raise TranscodeError(f"unknown format {fmt!r}")
+    if channels not in (1, 2):
+        raise TranscodeError(f"unsupported channel count {channels}")
     key = base64.b64decode(request["key"]) if request.get("key") else None
     parts: list[PcmPart] = []
     try:
@@ -98,11 +107,11 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             limit = part.get("bytes")
             parts.append(PcmPart(Path(part["path"]), rec_id, key,
                                  int(limit) if limit is not None else None))
-        data, samples = encode_parts(parts, fmt, rate)
+        data, samples = encode_parts(parts, fmt, rate, channels)
     finally:
         for opened in parts:
             opened.close()
-    check_decodes(data, samples, rate)
+    check_decodes(data, samples, rate, channels)
     size = write_output(Path(request["out"]), data, rec_id, fmt, key)
     return {"bytes": len(data), "stored_bytes": size, "samples": samples,
             "peak_rss_kb": peak_rss_kb()}

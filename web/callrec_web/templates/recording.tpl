@@ -85,6 +85,14 @@
   <dl class="meta">
     <dt>Format</dt><dd>{{str(audio.get('format') or '—').upper()}}</dd>
     <dt>Sample rate</dt><dd>{{str(audio['sample_rate']) + ' Hz' if isinstance(audio.get('sample_rate'), int) else '—'}}</dd>
+% if audio.get('channels') == 2:
+%   # A SIP call: channel 0 (left) is the office side, 1 (right) the remote party. The
+%   # sidecar may name them ("channel_names"); known names get their label, others as is.
+%   labels = {'office': 'office', 'lan': 'office', 'remote': 'remote party', 'trunk': 'remote party'}
+%   names = meta.get('channel_names') or audio.get('channel_names')
+%   names = names if isinstance(names, list) and len(names) == 2 and all(isinstance(n, str) and n for n in names) else ['office', 'remote']
+    <dt>Channels</dt><dd>2 channels: {{labels.get(names[0], names[0])}} (left), {{labels.get(names[1], names[1])}} (right)</dd>
+% end
     <dt>Size</dt><dd>{{size(audio.get('bytes')) or '—'}}</dd>
   </dl>
 </section>
