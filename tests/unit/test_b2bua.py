@@ -7,6 +7,7 @@ looks at it, so a message the box builds that a peer could not parse fails here.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 
 import pytest
@@ -915,3 +916,218 @@ def test_in_dialog_info_501_and_stale_cseq_500() -> None:
                                   frm='<sip:0145678900@sip.example.net>;tag=someone-else')
     assert [m.status for m in sent(c.box.rx("lan", wrong_tag))] == [481]  # type: ignore[union-attr]
     assert c.box.b2b.calls[c.call].state == "confirmed"
+
+
+# -- the provider's digest challenges, answered with the box's trunk credentials -----------
+
+CREDS = bb.Credentials("box-account", "s3cret pass")
+REALM = "sip.example.net"
+
+
+def challenge_of(status: int, nonce: str, *, stale: bool = False, realm: str = REALM) -> str:
+    name = "Proxy-Authenticate" if status == 407 else "WWW-Authenticate"
+    return (f'{name}: Digest realm="{realm}", nonce="{nonce}", algorithm=MD5, '
+            f'qop="auth,auth-int", opaque="op-{nonce}"' + (", stale=true" if stale else ""))
+
+
+def challenged(req: Request, status: int, nonce: str, **kw: object) -> Response:
+    reason = "Proxy Authentication Required" if status == 407 else "Unauthorized"
+    return reply(req, status, reason, extra=challenge_of(status, nonce, **kw))  # type: ignore[arg-type]
+
+
+def auth_params(value: str) -> dict[str, str]:
+    assert value.startswith("Digest ")
+    out = {}
+    for part in value[len("Digest "):].split(", "):
+        name, _, raw = part.partition("=")
+        out[name] = raw[1:-1] if raw.startswith('"') else raw
+    return out
+
+
+def check_digest(req: Request, field: str, nonce: str, nc: int = 1,
+                 creds: bb.Credentials = CREDS) -> dict[str, str]:
+    """The credentials in `req`, the response recomputed independently (RFC 2617 3.2.2)."""
+    values = req.headers.get_all(field)
+    assert len(values) == 1, values
+    p = auth_params(values[0])
+    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()  # noqa: E731
+    ha1 = md5(f"{creds.username}:{REALM}:{creds.password}")
+    ha2 = md5(f"{req.method}:{req.uri}")
+    expected = md5(f"{ha1}:{nonce}:{nc:08x}:{p['cnonce']}:auth:{ha2}")
+    assert p == {"username": creds.username, "realm": REALM, "nonce": nonce, "uri": req.uri,
+                 "response": expected, "algorithm": "MD5", "opaque": f"op-{nonce}",
+                 "qop": "auth", "nc": f"{nc:08x}", "cnonce": p["cnonce"]}
+    return p
+
+
+def test_trunk_challenge_answered_with_the_configured_credentials() -> None:
+    c = Call(Box(trunk_credentials=CREDS),
+             extra="P-Asserted-Identity: <sip:0145678900@sip.example.net>")
+    c.box.rx("trunk", reply(c.b_invite, 100, "Trying", to_tag=None))
+    first = c.b_invite
+    acts = c.box.rx("trunk", challenged(first, 407, "n1"))
+    assert not sent(acts, "lan")  # the office keeps its 100 and hears nothing of it
+    assert not only(acts, CallFinished)
+    ack, b2 = sent(acts, "trunk")
+    assert isinstance(ack, Request) and ack.method == "ACK" and ack.cseq.number == 1
+    assert ack.vias[0].branch == first.vias[0].branch
+    assert isinstance(b2, Request) and b2.method == "INVITE"
+    assert b2.call_id == first.call_id and b2.from_.tag == first.from_.tag and b2.to.tag is None
+    assert b2.cseq.number == 2 and b2.uri == first.uri and b2.body == first.body
+    assert b2.vias[0].branch not in (None, first.vias[0].branch)
+    assert b2.max_forwards == 69
+    assert b2.headers.get("p-asserted-identity") == "<sip:0145678900@sip.example.net>"
+    assert b2.headers.get("authorization") is None
+    p = check_digest(b2, "proxy-authorization", "n1")
+    assert p["cnonce"]
+    ref = f"{b2.vias[0].branch} INVITE"
+    assert {(a.key.kind, a.key.ref) for a in only(acts, StartTimer)} == {("A", ref), ("B", ref)}
+    # The 407 repeated (our ACK lost): the same ACK, no second INVITE.
+    again = c.box.rx("trunk", challenged(first, 407, "n1"))
+    assert sent(again) == [ack]
+    # From here the call proceeds as any other, on the new INVITE.
+    c.b_invite = b2
+    ringing = one(c.ring(), "lan")
+    assert isinstance(ringing, Response) and ringing.status == 180
+    acts = c.answer()
+    assert one(acts, "lan").status == 200 and only(acts, StartRecording)  # type: ignore[union-attr]
+    acts = c.ack()
+    ack2 = one(acts, "trunk")
+    assert isinstance(ack2, Request) and ack2.method == "ACK" and ack2.cseq.number == 2
+    # RFC 3261 13.2.2.4: the ACK of the 2xx carries the INVITE's credentials.
+    assert ack2.headers.get("proxy-authorization") == b2.headers.get("proxy-authorization")
+    bye = one(c.bye_from_office(), "trunk")
+    assert bye.method == "BYE" and bye.cseq.number == 3  # type: ignore[union-attr]
+    assert len(c.box.b2b.calls) == 1
+
+
+def test_wrong_trunk_password_fails_once_with_403_no_loop() -> None:
+    c = Call(Box(trunk_credentials=CREDS))
+    ringing = one(c.ring(), "lan")
+    acts = c.box.rx("trunk", challenged(c.b_invite, 401, "n1"))
+    b2 = sent(acts, "trunk")[1]
+    assert isinstance(b2, Request)
+    check_digest(b2, "authorization", "n1")
+    acts = c.box.rx("trunk", challenged(b2, 401, "n2"))  # a fresh nonce, not stale: refused
+    ack = one(acts, "trunk")
+    assert isinstance(ack, Request) and ack.method == "ACK" and ack.cseq.number == 2
+    failed = one(acts, "lan")
+    assert isinstance(failed, Response) and failed.status == 403
+    assert failed.headers.get("www-authenticate") is None  # the challenge is the box's
+    assert "trunk credentials" in (failed.headers.get("warning") or "")
+    assert failed.to.tag == ringing.to.tag  # the caller's early dialog, ended
+    assert only(acts, CallFinished)[0].outcome == "failed"
+    assert not only(acts, StartRecording)
+    again = c.box.rx("trunk", challenged(b2, 401, "n2"))
+    assert sent(again) == [ack]
+
+
+def test_stale_nonce_retried_once() -> None:
+    c = Call(Box(trunk_credentials=CREDS))
+    b2 = sent(c.box.rx("trunk", challenged(c.b_invite, 407, "n1")), "trunk")[1]
+    assert isinstance(b2, Request)
+    acts = c.box.rx("trunk", challenged(b2, 407, "n2", stale=True))
+    assert not sent(acts, "lan")
+    b3 = sent(acts, "trunk")[1]
+    assert isinstance(b3, Request) and b3.cseq.number == 3
+    check_digest(b3, "proxy-authorization", "n2")  # only the new answer, not the old one
+    # Stale again: once was the limit.
+    acts = c.box.rx("trunk", challenged(b3, 407, "n3", stale=True))
+    assert [m.method for m in sent(acts, "trunk")] == ["ACK"]  # type: ignore[union-attr]
+    assert one(acts, "lan").status == 403  # type: ignore[union-attr]
+
+
+def test_same_nonce_challenged_again_counts_nc() -> None:
+    # A stale answer reusing the nonce (a provider's quirk): nc goes up.
+    c = Call(Box(trunk_credentials=CREDS))
+    b2 = sent(c.box.rx("trunk", challenged(c.b_invite, 407, "n1")), "trunk")[1]
+    b3 = sent(c.box.rx("trunk", challenged(b2, 407, "n1", stale=True)), "trunk")[1]  # type: ignore[arg-type]
+    assert isinstance(b3, Request)
+    check_digest(b3, "proxy-authorization", "n1", nc=2)
+
+
+@pytest.mark.parametrize("case", ["phone credentials", "no credentials", "other realm",
+                                  "malformed"])
+def test_challenge_passed_through_when_not_the_box_s(case: str) -> None:
+    creds = {"no credentials": None,
+             "other realm": bb.Credentials("u", "p", realm="other.example")}.get(case, CREDS)
+    extra = ('Proxy-Authorization: Digest username="office", realm="sip.example.net", '
+             'nonce="old", uri="sip:0612345678@sip.example.net", response="00"'
+             if case == "phone credentials" else "")
+    c = Call(Box(trunk_credentials=creds), extra=extra)
+    header = (challenge_of(407, "n1") if case != "malformed"
+              else 'Proxy-Authenticate: Digest realm="sip.example.net"')
+    acts = c.box.rx("trunk", reply(c.b_invite, 407, "Proxy Authentication Required",
+                                   extra=header))
+    relayed = one(acts, "lan")
+    assert isinstance(relayed, Response) and relayed.status == 407
+    assert relayed.headers.get("proxy-authenticate") == header.split(": ", 1)[1]  # unchanged
+    assert [m.method for m in sent(acts, "trunk")] == ["ACK"]  # type: ignore[union-attr]
+    assert c.box.b2b.calls[c.call].state == "challenged"
+
+
+def test_bye_challenged_is_sent_again_with_credentials() -> None:
+    c = Call(Box(trunk_credentials=CREDS))
+    c.connected()
+    acts = c.bye_from_office()
+    bye = one(acts, "trunk")
+    assert isinstance(bye, Request) and bye.cseq.number == 2
+    acts = c.box.rx("trunk", challenged(bye, 401, "nb"))
+    bye2 = one(acts, "trunk")
+    assert isinstance(bye2, Request) and bye2.method == "BYE" and bye2.cseq.number == 3
+    assert bye2.call_id == bye.call_id and bye2.to.tag == "far"
+    assert bye2.from_.tag == bye.from_.tag and bye2.uri == bye.uri
+    assert bye2.vias[0].branch != bye.vias[0].branch
+    check_digest(bye2, "authorization", "nb")
+    ref = f"{bye.vias[0].branch} BYE"
+    assert {(a.key.kind, a.key.ref) for a in only(acts, StopTimer)} == {("E", ref), ("F", ref)}
+    # Refused again: given up, not looped (the call is over for the office anyway).
+    acts = c.box.rx("trunk", challenged(bye2, 401, "nb2"))
+    assert not sent(acts) and {a.key.kind for a in only(acts, StopTimer)} == {"E", "F"}
+
+
+def test_reinvite_challenged_is_sent_again_with_credentials() -> None:
+    c = Call(Box(trunk_credentials=CREDS))
+    c.connected()
+    acts = reinvite_hold(c, "lan", "sendonly", 2, "z9hG4bKhold")
+    re_b = one(acts, "trunk")
+    assert isinstance(re_b, Request) and re_b.method == "INVITE"
+    acts = c.box.rx("trunk", challenged(re_b, 407, "nr"))
+    assert not sent(acts, "lan")
+    ack, re_b2 = sent(acts, "trunk")
+    assert ack.method == "ACK" and re_b2.method == "INVITE"  # type: ignore[union-attr]
+    assert isinstance(re_b2, Request) and re_b2.cseq.number == re_b.cseq.number + 1
+    assert re_b2.to.tag == "far" and re_b2.body == re_b.body
+    check_digest(re_b2, "proxy-authorization", "nr")
+    acts = c.box.rx("trunk", reply(re_b2, 200, "OK",
+                                   body=answer("198.51.100.7", 30000, direction="recvonly")))
+    assert one(acts, "lan").status == 200  # type: ignore[union-attr]
+
+
+def test_incoming_calls_never_challenged_nor_pbx_challenges_answered() -> None:
+    box = Box(trunk_credentials=CREDS)
+    acts, _ = incoming(box)
+    assert [m.status for m in sent(acts, "trunk")] == [100]  # type: ignore[union-attr]
+    fwd = one(acts, "lan")
+    assert isinstance(fwd, Request)
+    # The office PBX challenging the box: the trunk's credentials are not for it.
+    acts = box.rx("lan", reply(fwd, 401, "Unauthorized", extra=challenge_of(401, "p")),
+                  source=PBX)
+    assert [m.method for m in sent(acts, "lan")] == ["ACK"]  # type: ignore[union-attr]
+    assert one(acts, "trunk").status == 401  # type: ignore[union-attr]
+
+
+def test_cancel_while_the_answered_invite_is_pending() -> None:
+    c = Call(Box(trunk_credentials=CREDS))
+    b2 = sent(c.box.rx("trunk", challenged(c.b_invite, 407, "n1")), "trunk")[1]
+    assert isinstance(b2, Request)
+    acts = c.box.rx("lan", on_invite_branch("CANCEL"))
+    assert [m.status for m in sent(acts, "lan")] == [200, 487]  # type: ignore[union-attr]
+    assert not sent(acts, "trunk")  # waits for a provisional response to the new INVITE
+    acts = c.box.rx("trunk", reply(b2, 180, "Ringing"))
+    cancel = one(acts, "trunk")
+    assert isinstance(cancel, Request) and cancel.method == "CANCEL"
+    assert cancel.vias[0].branch == b2.vias[0].branch and cancel.cseq.number == 2
+    # A challenge to a cancelled INVITE is not answered.
+    acts = c.box.rx("trunk", challenged(b2, 407, "n2", stale=True))
+    assert [m.method for m in sent(acts)] == ["ACK"]  # type: ignore[union-attr]

@@ -28,9 +28,15 @@ The calling leg is `a` (the box is its UAS), the called leg `b` (the box is its 
   finished call keeps for 64*T1, so their retransmissions need no transaction state.
 - OPTIONS: the transport answers keep-alives outside dialogs itself; those that reach the
   B2BUA (in a dialog, or ones the transport passes on) are answered 200 here, never forwarded.
-- Digest challenges (401/407) from the provider are passed through to the office side
-  unchanged; the Request-URI is forwarded unchanged so the digest the phone computes holds.
-  Answering challenges with configured credentials is left for later.
+- Digest challenges (401/407) from the provider: with trunk credentials configured, the box
+  answers those to the requests it sends on the trunk side (INVITE, re-INVITE, BYE) itself
+  and resends the request on the same dialog (CSeq+1, new branch); the office side hears
+  nothing of it. It passes a challenge through to the office side unchanged (the
+  Request-URI forwarded unchanged so the digest the phone computes holds) when no
+  credentials are configured, when the office UA's INVITE carried its own credentials, or
+  when the challenge is for another realm than the configured one. A second challenge to a
+  request the box answered (not stale) means the credentials are wrong: the caller gets 403,
+  no loop (`_failure`; the rules in sip/trunk_auth.py). The box never challenges anyone.
 
 Not handled yet (answered so that the call stays safe): an INVITE or re-INVITE without SDP
 (late offer: 488), in-dialog INFO/UPDATE/REFER/MESSAGE (501), REGISTER (405), 100rel (420).
@@ -45,7 +51,7 @@ from dataclasses import dataclass, field
 from callrec import events as ev
 from callrec.callflow import Action, CallInfo, Evidence, PrivacyRules
 from callrec.sip import headers as h
-from callrec.sip import sdp
+from callrec.sip import sdp, trunk_auth
 from callrec.sip.b2bua_types import (  # re-exported: the B2BUA's vocabulary
     OTHER,
     Addr,
@@ -72,6 +78,7 @@ from callrec.sip.b2bua_types import (  # re-exported: the B2BUA's vocabulary
     TimerKey,
     UpdateRelay,
 )
+from callrec.sip.digest import Credentials, NonceCounter
 from callrec.sip.message import Headers, Request, Response, called_number, caller_number
 from callrec.sip.uri import OtherUri, UriError, parse_uri
 
@@ -80,6 +87,7 @@ __all__ = [
     "B2buaConfig",
     "CallFinished",
     "CommitRecording",
+    "Credentials",
     "DiscardRecording",
     "KeyPressed",
     "MediaTimeout",
@@ -173,6 +181,8 @@ class _ClientTx:
     answered: bool = False  # a provisional or final response arrived
     final: int = 0
     ack: Request | None = None  # the ACK sent for its final response, resent on repeats
+    # Challenges the box answered for this request, carried into its resubmissions.
+    auth: trunk_auth.AuthAttempts = field(default_factory=trunk_auth.AuthAttempts)
 
 
 @dataclass
@@ -204,6 +214,7 @@ class _Call:
     relay_started: bool = False
     acks: dict[int, Request] = field(default_factory=dict)  # b's 2xx CSeq -> our ACK
     forks: set[str] = field(default_factory=set)  # to-tags of other answers, released
+    nonces: NonceCounter = field(default_factory=NonceCounter)  # nc of the box's digests
 
     def leg(self, side: Side) -> _Leg:
         return self.a if self.a.side == side else self.b
@@ -362,7 +373,7 @@ class B2bua:
             leg.local_cseq += 1
             cseq = leg.local_cseq
         hd = Headers()
-        hd.add("Via", f"SIP/2.0/UDP {host}:{port};branch={branch or MAGIC + self.token()};rport")
+        hd.add("Via", self._via(leg.side, branch))
         hd.add("Max-Forwards", "70")
         for route in leg.route_set:
             hd.add("Route", route)
@@ -380,6 +391,10 @@ class B2bua:
             hd.add("Content-Type", "application/sdp")
             payload = body.serialize().encode()
         return Request(SIP_VERSION, hd, payload, method, uri or leg.remote_target)
+
+    def _via(self, side: Side, branch: str | None = None) -> str:
+        host, port = self.config.address(side)
+        return f"SIP/2.0/UDP {host}:{port};branch={branch or MAGIC + self.token()};rport"
 
     def _client(self, call: _Call, leg: _Leg, req: Request) -> list[Action]:
         """Send `req` as a client transaction: retransmitted until answered (A/E), given up
@@ -636,10 +651,15 @@ class B2bua:
             return []  # not ours: a stray or forged response
         if resp.cseq.method == "INVITE":
             return self._invite_response(tx, resp)
-        # BYE / CANCEL: the final response ends the retransmissions; nothing to relay.
+        # BYE / CANCEL: the final response ends the retransmissions; nothing to relay, but
+        # a challenge to the box's BYE is answered (providers challenge BYEs too).
         if resp.status >= 200 and not tx.final:
             tx.final = resp.status
-            return self._stop_client(tx)
+            out = self._stop_client(tx)
+            verdict = self._auth_verdict(tx, resp)
+            if verdict.action == "answer":
+                out += self._resubmit(tx, verdict.fields)[1]
+            return out
         if resp.status < 200 and not tx.answered:
             tx.answered = True
             # RFC 3261 17.1.2.2: retransmit at T2 once the request is being processed.
@@ -735,11 +755,56 @@ class B2bua:
         tx.ack = _in_invite_transaction(tx.request, "ACK", resp.headers.get("to") or "")
         return [self._send(tx.side, tx.ack)]
 
+    # -- the provider's digest challenges (rules: sip/trunk_auth.py) ----------------------
+    def _auth_verdict(self, tx: _ClientTx, resp: Response) -> trunk_auth.Verdict:
+        """Only what the box sends to the trunk is answered with the trunk's credentials."""
+        creds = self.config.trunk_credentials if tx.side == "trunk" else None
+        return trunk_auth.verdict(creds, tx.request, resp, tx.auth, tx.call.nonces,
+                                  self.token)
+
+    def _resubmit(self, tx: _ClientTx,
+                  fields: tuple[tuple[str, str], ...]) -> tuple[_ClientTx, list[Action]]:
+        """The challenged request again, with credentials, CSeq+1 and a new branch, as a new
+        client transaction that inherits the count of answered challenges."""
+        call = tx.call
+        leg = call.leg(tx.side)
+        # max(): a BYE to a released fork took its CSeq from a copy of the leg.
+        leg.local_cseq = max(leg.local_cseq, tx.request.cseq.number) + 1
+        req = trunk_auth.resubmit(tx.request, via=self._via(tx.side), cseq=leg.local_cseq,
+                                  fields=fields)
+        out = self._client(call, leg, req)
+        new = self._clients[(req.vias[0].branch or "", req.method)]
+        new.auth = tx.auth
+        return new, out
+
     def _failure(self, call: _Call, relay: _InviteRelay, resp: Response) -> list[Action]:
         out = self._ack_failure(relay.client, resp)
-        call.invite = None
         if call.cancelled:
+            call.invite = None
             return out  # the caller had its 487 already
+        verdict = self._auth_verdict(relay.client, resp)
+        if verdict.action == "answer":
+            # Answered on the called leg alone: the caller keeps its 100/180 and waits.
+            if relay.initial:
+                relay.dst.remote_tag = None  # the early dialog, if any, ended with the 4xx
+                relay.dst.remote = _name_addr(relay.dst.remote, None)
+            relay.client, more = self._resubmit(relay.client, verdict.fields)
+            return out + more
+        call.invite = None
+        if verdict.action == "fail":
+            # The provider refused the configured credentials. The caller gets 403, not the
+            # challenge: it cannot answer it (the account is the box's, and an office PBX
+            # with credentials of its own would be lured into sending them), and a challenge
+            # would make it retry a call that cannot succeed. This is what a PBX does when
+            # its own authentication towards a trunk fails (Asterisk maps 401/407 to cause
+            # 21, "call rejected", which it sends upstream as 403 Forbidden). The Warning
+            # says why, for whoever reads the office PBX's log; the outcome is "failed" (a
+            # configuration problem, not the callee rejecting the call).
+            fwd = self._reply(relay.server.request, 403, "Forbidden", tag=relay.src.local_tag,
+                              extra=[("Warning", '399 callrec "the provider refused the '
+                                                 'configured trunk credentials"')])
+            out += self._respond_invite(relay.server, fwd)
+            return out + (self._finish(call, "failed") if relay.initial else [])
         fwd = self._reply(relay.server.request, resp.status, resp.reason,
                           tag=relay.src.local_tag, extra=self._relayed_fields(resp))
         out += self._respond_invite(relay.server, fwd)
@@ -763,8 +828,9 @@ class B2bua:
             dst.route_set = list(reversed(resp.headers.values("record-route")))
             if resp.contacts:
                 dst.remote_target = resp.contacts[0].uri.raw
-        ack = self._new_request(dst, "ACK", cseq=resp.cseq.number,
-                                uri=dst.remote_target)
+        # RFC 3261 13.2.2.4: the ACK carries the credentials of the INVITE it acknowledges.
+        ack = self._new_request(dst, "ACK", cseq=resp.cseq.number, uri=dst.remote_target,
+                                extra=trunk_auth.credentials_of(relay.client.request))
         if call.cancelled or call.state == "ended":
             # Answered as the caller gave up: accept and release it at once (RFC 3261 15).
             call.invite = None
@@ -801,13 +867,17 @@ class B2bua:
         call.acks[resp.cseq.number] = ack
         fwd = self._reply(relay.server.request, 200, resp.reason or "OK", tag=src.local_tag,
                           leg=src, body=body, extra=self._relayed_fields(resp))
-        out += self._respond_invite(relay.server, fwd)
         out += self._relay_update(call)
+        answered: list[Action] = []
         if relay.initial:
             call.state = "confirmed"
             src.confirmed = dst.confirmed = True
-            out += self._answered(call)
-        return out
+            answered = self._answered(call)
+        # Recording starts before the 200 goes out: the caller's first packet follows its
+        # ACK at once (under a millisecond on a LAN) and must not precede the recording.
+        first = [a for a in answered if isinstance(a, StartRecording)]
+        return (out + first + self._respond_invite(relay.server, fwd)
+                + [a for a in answered if not isinstance(a, StartRecording)])
 
     # -- the answer: announcement and recording -------------------------------------------
     def _answered(self, call: _Call) -> list[Action]:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from callrec import events as ev
 from callrec.callflow import Action, CallInfo
+from callrec.sip.digest import Credentials
 from callrec.sip.message import Request, Response
 
 Side = Literal["lan", "trunk"]
@@ -31,6 +32,9 @@ class B2buaConfig:
     record_incoming: bool = True
     record_outgoing: bool = True
     never_record: bool = False
+    # The box's account at the provider: its 401/407 to what the box sends on the trunk
+    # side are answered with it (sip/trunk_auth.py). None: challenges go to the office UA.
+    trunk_credentials: Credentials | None = None
 
     def address(self, side: Side) -> Addr:
         return self.lan if side == "lan" else self.trunk
