@@ -126,7 +126,10 @@ class Sipp(_Process):
     name = "sipp"
 
     def __init__(self, workdir: Path, scenario: str | Path, remote: tuple[str, int] | None = None,
-                 calls: int = 1, timeout_s: float = 30.0, extra: list[str] | None = None) -> None:
+                 calls: int = 1, timeout_s: float = 30.0, extra: list[str] | None = None,
+                 host: str = HOST, port: int = 0) -> None:
+        """`host`, `port`: where it listens (port 0: a free one; a fixed one is a peer the
+        box was configured with)."""
         super().__init__(workdir)
         need_tool("sipp")
         self.scenario = scenario
@@ -134,17 +137,20 @@ class Sipp(_Process):
         self.calls = calls
         self.timeout_s = timeout_s
         self.extra = list(extra or [])
+        self.host = host
+        self.fixed_port = port
         self.port = 0
         self.media_port = 0
 
     @property
     def address(self) -> tuple[str, int]:
-        return HOST, self.port
+        return self.host, self.port
 
     def argv(self) -> list[str]:
         scen = ["-sn", self.scenario] if self.scenario in ("uas", "uac") else [
             "-sf", str(self.scenario)]
-        argv = ["sipp", *scen, "-i", HOST, "-p", str(self.port), "-mp", str(self.media_port),
+        argv = ["sipp", *scen, "-i", self.host, "-p", str(self.port),
+                "-mp", str(self.media_port),
                 "-m", str(self.calls), "-nostdin", "-aa",
                 "-timeout", f"{self.timeout_s}s", "-timeout_error",
                 "-trace_err", "-error_file", str(self.workdir / "errors.log"),
@@ -156,10 +162,11 @@ class Sipp(_Process):
 
     def start(self) -> Sipp:
         for _attempt in range(3):  # a port taken between free_port() and SIPp's bind
-            self.port, self.media_port = free_port(), free_port()
+            self.port = self.fixed_port or free_port(host=self.host)
+            self.media_port = free_port(host=self.host)
             self._spawn(self.argv())
             try:
-                self._wait_until(lambda: udp_bound(self.port) or not self.running,
+                self._wait_until(lambda: udp_bound(self.port, self.host) or not self.running,
                                  f"listening on udp {self.port}")
             except PeerError:
                 self.stop()
@@ -219,9 +226,13 @@ class Baresip(_Process):
     name = "baresip"
 
     def __init__(self, workdir: Path, user: str = "callrec-test", source: str = "ausine,440",
-                 answer: str = "auto") -> None:
+                 answer: str = "auto", host: str = HOST, port: int = 0,
+                 auth_pass: str = "") -> None:
         super().__init__(workdir)
         need_tool("baresip")
+        self.host = host
+        self.fixed_port = port
+        self.auth_pass = auth_pass  # answers digest challenges itself when set
         if not (BARESIP_MODULES / "ctrl_tcp.so").is_file():
             pytest.fail(f"baresip modules not in {BARESIP_MODULES}: install baresip-core "
                         "(./install.sh --dev --with-tests)")
@@ -236,24 +247,26 @@ class Baresip(_Process):
 
     @property
     def address(self) -> tuple[str, int]:
-        return HOST, self.port
+        return self.host, self.port
 
     @property
     def uri(self) -> str:
-        return f"sip:{self.user}@{HOST}:{self.port}"
+        return f"sip:{self.user}@{self.host}:{self.port}"
 
     def _write_config(self) -> None:
-        rtp = free_port()
+        rtp = free_port(host=self.host)
         (self.workdir / "config").write_text(BARESIP_CONFIG.format(
-            host=HOST, sip_port=self.port, ctrl_port=self.ctrl_port, source=self.source,
+            host=self.host, sip_port=self.port, ctrl_port=self.ctrl_port, source=self.source,
             modules=BARESIP_MODULES, rtp_low=rtp - rtp % 2, rtp_high=rtp - rtp % 2 + 9))
         # regint=0: register nowhere; the account only names the UA and its answer mode.
+        auth = f";auth_pass={self.auth_pass}" if self.auth_pass else ""
         (self.workdir / "accounts").write_text(
-            f"<sip:{self.user}@{HOST}>;regint=0;answermode={self.answer}\n")
+            f"<sip:{self.user}@{self.host}>;regint=0;answermode={self.answer}{auth}\n")
 
     def start(self) -> Baresip:
         for _attempt in range(3):
-            self.port, self.ctrl_port = free_port(), free_port(socket.SOCK_STREAM)
+            self.port = self.fixed_port or free_port(host=self.host)
+            self.ctrl_port = free_port(socket.SOCK_STREAM)
             self._write_config()
             self._spawn(["baresip", "-f", str(self.workdir)])
             try:
@@ -262,7 +275,7 @@ class Baresip(_Process):
             except PeerError:
                 self.stop()
                 raise
-            if self.running and udp_bound(self.port):
+            if self.running and udp_bound(self.port, self.host):
                 return self
             self.stop()
             if "in use" not in _tail(self.log):
@@ -271,7 +284,7 @@ class Baresip(_Process):
 
     def _connect(self) -> bool:
         try:
-            self._ctrl = socket.create_connection((HOST, self.ctrl_port), timeout=1.0)
+            self._ctrl = socket.create_connection((self.host, self.ctrl_port), timeout=1.0)
         except OSError:
             return False
         return True

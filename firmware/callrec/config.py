@@ -7,6 +7,7 @@ appliance half-configured.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import os
 import tomllib
@@ -191,6 +192,65 @@ class ControllerConfig:
 
 
 @dataclass(frozen=True)
+class SipConfig:
+    """A SIP line: the box inline between the office's phones or PBX and its provider
+    (ARCHITECTURE.md, "SIP"). Addresses are "host:port" ("[v6]:port" for IPv6)."""
+
+    # Off: analog line only. On: the box also relays, announces and records SIP calls.
+    enabled: bool = False
+    name: str = "sip"  # the line's name in recordings and the status
+    # Where the box listens for the office side; its host is the box's own address on that
+    # network (it goes into Via, Contact and SDP, so 0.0.0.0 is refused).
+    lan: str = ""
+    # Where it listens for the provider; may be the same host:port as lan (sides are then told
+    # apart by the peer's address, so pbx_peer and trunk_peer must be different hosts).
+    trunk: str = ""
+    pbx_peer: str = ""  # the office's PBX (or phone): incoming calls go there
+    trunk_peer: str = ""  # the provider's SIP server: outgoing calls go there
+    # UDP ports for the media relay, "first-last": two per call leg (RTP even, RTCP odd), so
+    # four per call; the default serves 250 calls at once.
+    rtp_ports: str = "20000-20999"
+    # A call whose media stopped (one side sends nothing, not on hold) for this long is
+    # released with a BYE to both sides, and its recording closed.
+    media_timeout_s: float = 30.0
+    # The announcement is always played to the remote party; also to the office side, as on
+    # an analog line, unless this is false.
+    announce_to_office: bool = True
+    record_incoming: bool = True
+    record_outgoing: bool = True
+    never_record: bool = False
+    # Digest credentials for the provider, used when it challenges a request the phone did not
+    # answer itself (otherwise the challenge goes through to the phone unchanged). The
+    # password is read from a file (0600, callrec only), never from this file.
+    trunk_username: str = ""
+    trunk_password_file: str = ""
+    trunk_realm: str = ""  # "" answers any realm the provider names
+
+    def address(self, key: str) -> tuple[str, int]:
+        """One of lan, trunk, pbx_peer, trunk_peer as (host, port); valid once parsed."""
+        return parse_host_port(getattr(self, key))
+
+    @property
+    def rtp_range(self) -> tuple[int, int]:
+        first, _, last = self.rtp_ports.partition("-")
+        return int(first), int(last)
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """"host:port" or "[v6]:port" to (host, port); ValueError says what is wrong."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{text!r}: write an IPv6 address in brackets, [addr]:port")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r}: the port must be from 1 to 65535")
+    return host, int(port)
+
+
+@dataclass(frozen=True)
 class Config:
     board: BoardConfig = field(default_factory=BoardConfig)
     line: LineConfig = field(default_factory=LineConfig)
@@ -200,6 +260,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
+    sip: SipConfig = field(default_factory=SipConfig)
     runtime_dir: str = "/run/callrec"
     source: str = "<defaults>"
 
@@ -221,6 +282,7 @@ _SECTIONS: dict[str, type] = {
     "retention": RetentionConfig,
     "privacy": PrivacyConfig,
     "controller": ControllerConfig,
+    "sip": SipConfig,
 }
 _TOP_LEVEL = {"runtime_dir": str}
 _CHOICES = {
@@ -314,9 +376,57 @@ def _check_saying_no(source: str, values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _check_sip(source: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A SIP line needs its four addresses, the box's own as IP addresses (they go into
+    every message and SDP it sends), and a usable relay port range."""
+    where = f"{source}: key 'sip."
+    if not values.get("enabled", False):
+        return values
+    addresses: dict[str, tuple[str, int]] = {}
+    for key in ("lan", "trunk", "pbx_peer", "trunk_peer"):
+        text = values.get(key, "")
+        if not text:
+            raise ConfigError(f"{where}{key}': a SIP line needs it (host:port)")
+        try:
+            addresses[key] = parse_host_port(text)
+        except ValueError as exc:
+            raise ConfigError(f"{where}{key}': {exc}") from None
+    for key in ("lan", "trunk"):
+        host = addresses[key][0]
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigError(f"{where}{key}': {host!r} must be the box's IP address on that "
+                              "network (it is written into Via, Contact and SDP)") from None
+        if ip.is_unspecified:
+            raise ConfigError(f"{where}{key}': {host} is not an address peers can reach; give "
+                              "the box's IP address on that network")
+    if addresses["lan"] == addresses["trunk"] and \
+            addresses["pbx_peer"][0] == addresses["trunk_peer"][0]:
+        raise ConfigError(f"{where}trunk': lan and trunk share {values['lan']}, so sides are "
+                          "told apart by the peer's host, and pbx_peer and trunk_peer have the "
+                          "same one; give the trunk its own address or port")
+    first, sep, last = values.get("rtp_ports", SipConfig.rtp_ports).partition("-")
+    if not (sep and first.isdigit() and last.isdigit()
+            and 1024 <= int(first) and int(first) + 7 <= int(last) <= 65535):
+        raise ConfigError(f"{where}rtp_ports': 'first-last' from 1024 to 65535, at least 8 "
+                          "ports (four per call)")
+    timeout = values.get("media_timeout_s", SipConfig.media_timeout_s)
+    if not 5 <= timeout <= 3600:
+        raise ConfigError(f"{where}media_timeout_s': must be from 5 to 3600 seconds")
+    if bool(values.get("trunk_username")) != bool(values.get("trunk_password_file")):
+        raise ConfigError(f"{where}trunk_password_file': trunk_username and "
+                          "trunk_password_file go together (or neither: challenges are then "
+                          "passed to the phones)")
+    secret = values.get("trunk_password_file", "")
+    if secret and not Path(secret).is_absolute():
+        raise ConfigError(f"{where}trunk_password_file': must be an absolute path")
+    return values
+
+
 # Checks across the keys of one section, run after each key's own type check.
 _SECTION_CHECKS = {"retention": _check_retention, "storage": _check_storage,
-                   "privacy": _check_privacy}
+                   "privacy": _check_privacy, "sip": _check_sip}
 
 
 def _suggest(key: str, known: list[str]) -> str:

@@ -54,6 +54,8 @@ from callrec.listener import LineListener
 from callrec.privacy.donotrecord import DoNotRecord, DoNotRecordError, sealer_for
 from callrec.privacy.pseudonym import Pseudonymizer, pseudonym_key
 from callrec.recorder import Recorder
+from callrec.sip.line import SipLine, SipLineError
+from callrec.sip.stereo import RATE
 from callrec.status import StatusBoard
 from callrec.storage.open_store import open_store
 from callrec.storage.recordings import new_recording_id
@@ -93,6 +95,14 @@ class RecordingIndexed(ev.Event):
     """The recorder thread closed and indexed a recording (meta is None if nothing was kept)."""
 
     meta: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class SipCallFinished(ev.Event):
+    """A SIP call ended (its line's thread tells; the status is published from here)."""
+
+    outcome: str
+    direction: str
 
 
 @dataclass
@@ -153,6 +163,7 @@ class Daemon:
         except OSError as exc:
             log.error("access log: old months not pruned: %s", exc)
         self._dnr_problem = ""
+        self._dnr_lock = threading.Lock()  # asked by the analog and the SIP line's threads
         self.do_not_record = self._load_do_not_record()
         self._pseudonym = Pseudonymizer(pseudonym_key(self.store.keys, config.data_dir))
         p = config.privacy
@@ -199,6 +210,7 @@ class Daemon:
         self._next_retention = 0.0
         self.mcu_recovery = McuRecovery()
         self.prompts: dict[str, Prompt] = {}
+        self.sip = self._make_sip_line() if config.sip.enabled else None
         self._current: _CurrentCall | None = None
         self._stop = threading.Event()
         self._web: Any = None
@@ -237,6 +249,39 @@ class Daemon:
         self.events.put(StorageFault(notice, part="volume"))
         self._last_volume = next((h for h in healths if h.name == SD), None)
 
+    # -- the SIP line -------------------------------------------------------------------------
+    def _make_sip_line(self) -> SipLine | None:
+        try:
+            line = SipLine(
+                self.config.sip,
+                prompts=self.prompts,
+                privacy=self.flow.privacy,
+                new_recorder=self._new_sip_recorder,
+                on_indexed=lambda meta: self.events.put(RecordingIndexed(meta)),
+                on_evidence=self._record_evidence,
+                on_finished=lambda outcome, direction: self.events.put(
+                    SipCallFinished(outcome, direction)),
+            )
+        except SipLineError as exc:
+            log.error("%s", exc)
+            self.status.set_fault("sip", str(exc))
+            return None
+        self.status.sip_status = line.status
+        return line
+
+    def _new_sip_recorder(self) -> Recorder:
+        """A SIP call's own recorder: both directions, the same volumes and fall-back."""
+        return Recorder(
+            self.store,
+            RATE,
+            self.config.storage.fsync_interval_s,
+            on_error=lambda msg: self.events.put(StorageFault(msg)),
+            choose_volume=self._choose_volume,
+            volume_problem=self._volume_problem,
+            on_fallback=self._on_fallback,
+            channels=2,
+        )
+
     # -- saying no: the do-not-record list and the evidence ------------------------------------
     def _load_do_not_record(self) -> DoNotRecord | None:
         path = self.config.privacy.do_not_record_path(self.config.data_dir)
@@ -254,16 +299,20 @@ class Daemon:
         re-read when another process (web UI, CLI) changed it: one stat per question."""
         if self.do_not_record is None:
             return True
-        try:
-            self.do_not_record.refresh()
-        except DoNotRecordError as exc:
-            log.error("%s (the list as last read still applies)", exc)
-        return self.do_not_record.matches(number)
+        with self._dnr_lock:
+            try:
+                self.do_not_record.refresh()
+            except DoNotRecordError as exc:
+                log.error("%s (the list as last read still applies)", exc)
+            return self.do_not_record.matches(number)
 
     def _do_Evidence(self, a: Evidence) -> None:
+        self._record_evidence(a, self._current.proof if self._current is not None else None)
+
+    def _record_evidence(self, a: Evidence, proof: PlaybackProof | None) -> None:
         """Proof that a call was kept out of recording: when, which line, why, the prompt
-        that was playing (refusal), and the number only as a keyed pseudonym."""
-        proof = self._current.proof if self._current is not None else None
+        that was playing (refusal), and the number only as a keyed pseudonym. Called by
+        the analog line's and the SIP line's threads (the access log takes its own lock)."""
         subject = None
         if a.number:
             try:
@@ -366,6 +415,8 @@ class Daemon:
         self._next_retention = time.monotonic() + self.config.retention.check_interval_minutes * 60
         self.listener.start()
         self.board.start()
+        if self.sip is not None:
+            self.sip.start()
         self._start_web()
         # Last: its walk of the archive for recordings left in WAV must not slow the start.
         self.transcoder.start()
@@ -388,6 +439,8 @@ class Daemon:
         self.status.publish(self.flow, running=False)
         if self._web is not None:
             self._web.stop()
+        if self.sip is not None:
+            self.sip.stop()  # its recordings in progress are closed and kept
         self.board.stop()
         self.listener.stop()
         self.mount_watcher.stop()
@@ -441,6 +494,8 @@ class Daemon:
                 self.transcoder.submit(str(event.meta["id"]))
             # Checked on the housekeeping thread: statvfs on a dying stick can block.
             self.housekeeper.request(Housekeeper.IF_LOW_SPACE)
+        elif isinstance(event, SipCallFinished):
+            self.status.call_finished(event.outcome, event.direction)
         elif isinstance(event, ev.Tick) and event.at >= self._next_retention:
             self._next_retention = event.at + self.config.retention.check_interval_minutes * 60
             self.housekeeper.request("schedule")

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ _PART_NAMES = {
     "storage": "storage",
     "retention": "storage space",
     "volume": "recordings volume (USB stick)",
+    "sip": "SIP line",
 }
 
 
@@ -59,6 +61,8 @@ class StatusBoard:
         self._since_wall = _iso_now()
         self._state = ""
         self._storage: dict[str, Any] | None = None
+        # The SIP line's live counters (calls, messages, packets), read at each snapshot.
+        self.sip_status: Callable[[], dict[str, Any]] | None = None
 
     # -- updates from the daemon thread ----------------------------------------------------
     def set_fault(self, part: str, detail: str) -> None:
@@ -135,6 +139,7 @@ class StatusBoard:
                 "last_recording": self._last_recording,
                 "announcement_latency_ms": [round(x * 1000, 3) for x in self._latencies],
                 "storage": self._storage,
+                "sip": self.sip_status() if self.sip_status is not None else None,
                 "updated": _iso_now(),
             }
             self._snapshot = snap
@@ -152,4 +157,6 @@ class StatusBoard:
                 "mcu_connected": self._board.mcu.connected,
                 "audio_open": self._board.audio.is_open,
             }
-            return snap
+        if self.sip_status is not None:
+            snap["sip"] = self.sip_status()
+        return snap

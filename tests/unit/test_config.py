@@ -128,3 +128,50 @@ def test_retention_errors_name_the_file_and_key(tmp_path: Path, text: str, messa
         load(path)
     assert str(path) in str(info.value)
     assert message in str(info.value)
+
+
+# --- [sip] -----------------------------------------------------------------------------------
+SIP_OK = {"enabled": True, "lan": "192.168.1.2:5060", "trunk": "203.0.113.7:5060",
+          "pbx_peer": "192.168.1.10:5060", "trunk_peer": "198.51.100.1:5060"}
+
+
+def test_sip_line_off_by_default_and_read_when_on() -> None:
+    assert not parse({}).sip.enabled
+    cfg = parse({"sip": {**SIP_OK, "rtp_ports": "30000-30099", "media_timeout_s": 20}}).sip
+    assert cfg.address("lan") == ("192.168.1.2", 5060)
+    assert cfg.address("trunk_peer") == ("198.51.100.1", 5060)
+    assert cfg.rtp_range == (30000, 30099) and cfg.media_timeout_s == 20.0
+    v6 = parse({"sip": {**SIP_OK, "trunk": "[2001:db8::2]:5060"}}).sip
+    assert v6.address("trunk") == ("2001:db8::2", 5060)
+    # One socket for both sides: allowed while the peers are different hosts.
+    same = parse({"sip": {**SIP_OK, "trunk": SIP_OK["lan"]}}).sip
+    assert same.lan == same.trunk
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"lan": ""}, "key 'sip.lan': a SIP line needs it"),
+        ({"pbx_peer": "192.168.1.10"}, "key 'sip.pbx_peer': '192.168.1.10' is not host:port"),
+        ({"trunk_peer": "h:99999"}, "the port must be from 1 to 65535"),
+        ({"lan": "::1:5060"}, "write an IPv6 address in brackets"),
+        ({"lan": "0.0.0.0:5060"}, "not an address peers can reach"),
+        ({"trunk": "box.example:5060"}, "must be the box's IP address on that network"),
+        ({"trunk": "192.168.1.2:5060", "trunk_peer": "192.168.1.10:5080"},
+         "sides are told apart by the peer's host"),
+        ({"rtp_ports": "20000"}, "key 'sip.rtp_ports'"),
+        ({"rtp_ports": "20000-20003"}, "at least 8 ports"),
+        ({"rtp_ports": "80-2000"}, "from 1024 to 65535"),
+        ({"media_timeout_s": 1.0}, "from 5 to 3600 seconds"),
+        ({"trunk_username": "office"}, "trunk_username and trunk_password_file go together"),
+        ({"trunk_username": "office", "trunk_password_file": "pw"}, "must be an absolute path"),
+    ],
+)
+def test_sip_errors_name_the_key(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=r"key 'sip\.") as info:
+        parse({"sip": {**SIP_OK, **change}}, "callrec.toml")
+    assert message in str(info.value)
+
+
+def test_sip_addresses_not_checked_while_the_line_is_off() -> None:
+    assert parse({"sip": {"enabled": False, "lan": "nonsense"}}).sip.lan == "nonsense"
