@@ -180,7 +180,8 @@ class Daemon:
             prefer=USB if config.storage.prefer_usb else SD,
         )
         self._min_free_bytes = config.retention.min_free_mb * 10**6
-        self._last_volume: VolumeHealth | None = None  # recorder thread only
+        self._last_volume: VolumeHealth | None = None  # recorder threads, under the lock
+        self._volume_lock = threading.Lock()
         self.mount_watcher = MountWatcher(lambda: self.events.put(VolumesChanged()))
         self.recorder = Recorder(
             self.store,
@@ -218,12 +219,14 @@ class Daemon:
     # -- volumes: these run on the recorder thread (probing can block on a dying stick) -----
     def _choose_volume(self) -> str:
         """Probe the volumes and name the one the next recording goes to (the SD card when
-        none can take it: the write error then says why)."""
-        choice, healths = self.volumes.select(self._min_free_bytes)
-        self._report_choice(choice, fallback_notice(self._last_volume, choice))
-        name = choice.name or SD
-        self._last_volume = next((h for h in healths if h.name == name), None)
-        return name
+        none can take it: the write error then says why). Each SIP call has a recorder
+        thread of its own: the lock keeps one notice per change of volume."""
+        with self._volume_lock:
+            choice, healths = self.volumes.select(self._min_free_bytes)
+            self._report_choice(choice, fallback_notice(self._last_volume, choice))
+            name = choice.name or SD
+            self._last_volume = next((h for h in healths if h.name == name), None)
+            return name
 
     def _report_choice(self, choice: Choice, notice: str | None) -> None:
         if notice:
@@ -240,14 +243,16 @@ class Daemon:
 
     def _on_fallback(self, volume: str, problem: str) -> None:
         """A recording left `volume` for the SD card during a call."""
-        previous = self._last_volume
-        choice, healths = self.volumes.select(self._min_free_bytes)
-        notice = fallback_notice(previous, choice) if choice.name != volume else None
-        if not notice:
-            notice = f"Recording to {label(SD)}: {label(volume)} failed during a call ({problem})."
-        log.warning("%s", notice)
-        self.events.put(StorageFault(notice, part="volume"))
-        self._last_volume = next((h for h in healths if h.name == SD), None)
+        with self._volume_lock:
+            previous = self._last_volume
+            choice, healths = self.volumes.select(self._min_free_bytes)
+            notice = fallback_notice(previous, choice) if choice.name != volume else None
+            if not notice:
+                notice = (f"Recording to {label(SD)}: {label(volume)} failed during a call "
+                          f"({problem}).")
+            log.warning("%s", notice)
+            self.events.put(StorageFault(notice, part="volume"))
+            self._last_volume = next((h for h in healths if h.name == SD), None)
 
     # -- the SIP line -------------------------------------------------------------------------
     def _make_sip_line(self) -> SipLine | None:
