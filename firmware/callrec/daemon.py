@@ -74,6 +74,7 @@ from callrec.transcoder import Transcoder
 
 log = logging.getLogger(__name__)
 
+SIP_STATUS_EVERY_S = 2.0
 TICK_S = 0.5  # timeouts are whole seconds (ring gap 8 s, answer guess 6 s): finer costs CPU
 
 
@@ -209,6 +210,7 @@ class Daemon:
             audit=self.audit,
         )
         self._next_retention = 0.0
+        self._published_at = 0.0
         self.mcu_recovery = McuRecovery()
         self.prompts: dict[str, Prompt] = {}
         self.sip = self._make_sip_line() if config.sip.enabled else None
@@ -519,6 +521,12 @@ class Daemon:
             self.listener.set_call_state(self.flow.state.value)
         if self.flow.state is not before or not isinstance(event, ev.Tick | ev.LoopVoltage):
             self.status.publish(self.flow)
+            self._published_at = event.at
+        elif self.sip is not None and event.at - self._published_at >= SIP_STATUS_EVERY_S:
+            # The SIP line's counters change without events here (packets, drops): the
+            # status file `callrec status` reads is refreshed every few seconds.
+            self.status.publish(self.flow)
+            self._published_at = event.at
 
     def _storage_status(self) -> dict[str, Any]:
         hk = self.housekeeper

@@ -206,6 +206,16 @@ def test_status_page_and_api(appliance: Appliance) -> None:
     for leak in ("+33999999999", "20240501T090000Z-0123abcd"):
         assert leak not in page.text and leak not in str(snap)
     assert "not pressed" in page.text
+    assert "SIP line" not in page.text  # no SIP line configured: no section
+    appliance.status.update(sip={"line": "sip", "calls": 1, "recording": 1,
+                                 "outcomes": {"recorded": 4, "not_recorded": 1},
+                                 "transport": {"received": 10, "sent": 9,
+                                               "dropped": {"stranger": 3}},
+                                 "relay": {"forwarded": 500, "ignored": {"announcement": 20}}})
+    page = tech.get("/status")
+    assert "SIP line – sip" in page.text
+    assert "not recorded 1, recorded 4" in page.text and "stranger 3" in page.text
+    assert tech.get("/api/v1/status").json()["sip"]["media"]["forwarded"] == 500
     appliance.status.update(next_call_private_until="2024-05-01T09:01:00+00:00")
     page = tech.get("/status")
     assert "pressed: the next call starting before" in page.text

@@ -296,6 +296,26 @@ def test_status_whitelist() -> None:
     assert sanitize({"call": call}, now)["call"]["duration_s"] == 70.0
 
 
+def test_status_sip_line_counts_only() -> None:
+    """Of the SIP line only counts pass: no peer address, no number, no call id."""
+    raw = {
+        "line": "sip", "calls": 2, "recording": 1, "outcomes": {"recorded": 3, "busy": 1},
+        "transport": {"received": 40, "sent": 38, "last_source": "192.0.2.7",
+                      "dropped": {"stranger": 12, "rate": 0, "evil": "x"}},
+        "relay": {"forwarded": 900, "prompt_packets": 50, "ignored": {"stranger": 4},
+                  "remote": ["192.0.2.8", 4000]},
+        "current": [{"call": "c7", "caller": "+33612345678"}],
+    }
+    sip = sanitize({"sip": raw})["sip"]
+    assert sip == {
+        "line": "sip", "calls": 2.0, "recording": 1.0,
+        "outcomes": {"recorded": 3, "busy": 1},
+        "messages": {"received": 40.0, "sent": 38.0, "dropped": {"stranger": 12, "rate": 0}},
+        "media": {"forwarded": 900.0, "prompt_packets": 50.0, "ignored": {"stranger": 4}},
+    }
+    assert sanitize({})["sip"] is None and sanitize({"sip": "junk"})["sip"] is None
+
+
 def test_status_when_daemon_fails() -> None:
     def broken() -> dict[str, object]:
         raise ConnectionRefusedError

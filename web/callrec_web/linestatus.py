@@ -7,7 +7,12 @@ of the snapshot (callrec.status.StatusBoard.snapshot) pass, whatever else the da
      "call": {"direction", "ring_count", "answered", "started_at"?, "duration_s"?} | None,
      "faults": [{"part", "name", "detail"}],
      "board": {"backend", "mcu_connected", "mcu_version", "audio_open"},
-     "last_call": {"outcome", "direction", "at"} | None, "updated"}
+     "last_call": {"outcome", "direction", "at"} | None, "updated",
+     "sip": {"line", "calls", "recording", "outcomes": {outcome: n},
+             "messages": {"received", "sent", "dropped": {reason: n}},
+             "media": {"forwarded", "prompt_packets", "ignored": {reason: n}}} | None}
+
+Of the SIP line only counts pass: no address, no number, no call identifier.
 
 `state_for_s` (seconds since `since`) is added here, from the appliance's clock, so the
 page can say how long the line has been in its state without trusting the browser's clock.
@@ -82,6 +87,36 @@ def _faults(faults: object) -> list[dict[str, str]]:
     ]
 
 
+def _counts(value: object, limit: int = 30) -> dict[str, int]:
+    """A {name: count} mapping of known shape (names are the daemon's own words)."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k)[:40]: int(v) for k, v in list(value.items())[:limit]
+            if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _sip(sip: object) -> dict[str, Any] | None:
+    if not isinstance(sip, dict):
+        return None
+    transport, relay = _dict(sip.get("transport")), _dict(sip.get("relay"))
+    return {
+        "line": _text(sip.get("line")),
+        "calls": _number(sip.get("calls")),
+        "recording": _number(sip.get("recording")),
+        "outcomes": _counts(sip.get("outcomes")),
+        "messages": {"received": _number(transport.get("received")),
+                     "sent": _number(transport.get("sent")),
+                     "dropped": _counts(transport.get("dropped"))},
+        "media": {"forwarded": _number(relay.get("forwarded")),
+                  "prompt_packets": _number(relay.get("prompt_packets")),
+                  "ignored": _counts(relay.get("ignored"))},
+    }
+
+
 def sanitize(raw: object, now: datetime | None = None) -> dict[str, Any]:
     """Keep the known, well-typed fields of a snapshot; drop everything else."""
     snap = raw if isinstance(raw, dict) else {}
@@ -115,6 +150,7 @@ def sanitize(raw: object, now: datetime | None = None) -> dict[str, Any]:
             "at": _text(last.get("at")),
         },
         "updated": _text(snap.get("updated")),
+        "sip": _sip(snap.get("sip")),
     }
 
 

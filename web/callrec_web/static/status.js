@@ -56,6 +56,23 @@
   function flag(value, yes, no) {
     return value === true ? t(yes) : (value === false ? t(no) : "—");
   }
+  function num(value) { return typeof value === "number" ? String(Math.round(value)) : "—"; }
+  function countsText(counts) {
+    var shown = Object.keys(counts || {}).sort().filter(function (k) { return counts[k]; })
+      .map(function (k) { return k.replace(/_/g, " ") + " " + counts[k]; });
+    return shown.length ? shown.join(", ") : t("st_none");
+  }
+  function renderSip(sip) {
+    if (!sip || !field("sip_calls")) { return; }  // the page shows a SIP line only if it has one
+    setText("sip_calls", num(sip.calls));
+    setText("sip_recording", num(sip.recording));
+    setText("sip_outcomes", countsText(sip.outcomes));
+    setText("sip_received", num(sip.messages.received));
+    setText("sip_sent", num(sip.messages.sent));
+    setText("sip_dropped", countsText(sip.messages.dropped));
+    setText("sip_forwarded", num(sip.media.forwarded));
+    setText("sip_ignored", countsText(sip.media.ignored));
+  }
   function render(snap) {
     var state = labels["state_" + snap.state] !== undefined ? snap.state : "unknown";
     setText("state", t("state_" + state)).className = "state state-" + state;
@@ -91,6 +108,7 @@
       });
     }
     field("no-faults").hidden = texts.length > 0;
+    renderSip(snap.sip);
   }
   var timer = null, failures = 0;
   function stale() { field("stale").hidden = false; }

@@ -28,6 +28,13 @@
 %   end
 %   return text + (', ' + local_time(last['at'], True) if local_time(last['at']) else '')
 % end
+% def counts_text(counts):
+%   shown = [k.replace('_', ' ') + ' ' + str(v) for k, v in sorted(counts.items()) if v]
+%   return ', '.join(shown) or t('st_none')
+% end
+% def num(value):
+%   return str(int(value)) if value is not None else '—'
+% end
 <h1>Line status{{' – ' + snap['line'] if snap['line'] else ''}}</h1>
 <section id="status" aria-labelledby="now-h" data-source="/api/v1/status">
   <h2 id="now-h">Now</h2>
@@ -52,6 +59,21 @@
 % end
   </ul>
   <p data-field="no-faults"{{!' hidden' if snap['faults'] else ''}}>No faults.</p>
+% sip = snap.get('sip')
+% if sip:
+  <h2 id="sip-h">SIP line{{' – ' + sip['line'] if sip['line'] else ''}}</h2>
+  <dl class="meta" aria-labelledby="sip-h">
+    <dt>Calls now</dt>
+    <dd><span data-field="sip_calls">{{num(sip['calls'])}}</span> (recording: <span data-field="sip_recording">{{num(sip['recording'])}}</span>)</dd>
+    <dt>Calls since start</dt>
+    <dd><span data-field="sip_outcomes">{{counts_text(sip['outcomes'])}}</span></dd>
+    <dt>Signalling</dt>
+    <dd>received <span data-field="sip_received">{{num(sip['messages']['received'])}}</span>, sent <span data-field="sip_sent">{{num(sip['messages']['sent'])}}</span>; dropped: <span data-field="sip_dropped">{{counts_text(sip['messages']['dropped'])}}</span></dd>
+    <dt>Media packets</dt>
+    <dd>forwarded <span data-field="sip_forwarded">{{num(sip['media']['forwarded'])}}</span>; ignored: <span data-field="sip_ignored">{{counts_text(sip['media']['ignored'])}}</span></dd>
+  </dl>
+  <p class="help">"Stranger": from an address that is not the configured PBX or provider (a scanner, a misconfigured peer): never answered, never relayed.</p>
+% end
   <h2 id="hw-h">Appliance</h2>
   <dl class="meta">
     <dt>Recorder</dt>
