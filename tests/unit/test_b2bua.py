@@ -797,12 +797,21 @@ def with_body(body: bytes, ctype: str) -> Request:
     (lambda: invite(extra="Require: 100rel"), 420),
     (lambda: _mf0(), 483),
     (lambda: invite(ruri="mailto:someone@example.com"), 416),
+    (lambda: invite(extra="Accept: text/nobodyKnowsThis"), 406),  # RFC 4475 sdp01
 ])
 def test_malformed_but_parsed_requests(request_: object, status: int) -> None:
     box = Box()
     acts = box.rx("lan", request_())  # type: ignore[operator]
     assert [m.status for m in sent(acts)] == [status]  # type: ignore[union-attr]
     assert not box.b2b.calls and not only(acts, StartRecording)
+
+
+def test_accept_naming_sdp_or_a_wildcard_is_a_call() -> None:
+    for accept in ("application/sdp", "application/*;q=0.5, text/plain", "*/*"):
+        box = Box()
+        acts = box.rx("lan", invite(extra=f"Accept: {accept}"))
+        assert box.b2b.calls, accept
+        assert one(acts, "trunk").method == "INVITE"  # type: ignore[union-attr]
 
 
 def _mf0() -> Request:

@@ -262,6 +262,16 @@ def _in_invite_transaction(inv: Request, method: str, to: str) -> Request:
     return Request(SIP_VERSION, hd, b"", method, inv.uri)
 
 
+def _accepts_sdp(req: Request) -> bool:
+    """No Accept field means application/sdp (RFC 3261 20.1); else it must name it or a
+    wildcard covering it."""
+    values = req.headers.get_all("accept")
+    if not values:
+        return True
+    types = {v.split(";")[0].strip().lower() for raw in values for v in raw.split(",")}
+    return bool(types & {"application/sdp", "application/*", "*/*"}) or types <= {""}
+
+
 def _sdp_body(msg: Request | Response) -> sdp.SessionDescription | None:
     """The SDP of a message, None without a body; SdpError when malformed or not SDP."""
     if not msg.body:
@@ -477,6 +487,10 @@ class B2bua:
             return self._reply(req, 416, "Unsupported URI Scheme")
         if req.method in ("INVITE", "OPTIONS") and req.max_forwards == 0:
             return self._reply(req, 483, "Too Many Hops")
+        if req.method == "INVITE" and not _accepts_sdp(req):
+            # The answer to an INVITE carries SDP; a caller that says it cannot take it
+            # (RFC 4475 "sdp01") gets 406 rather than a call it could not set up.
+            return self._reply(req, 406, "Not Acceptable", extra=[("Accept", "application/sdp")])
         return None
 
     def _server_tx_request(self, tx: _ServerInvite, req: Request) -> list[Action]:

@@ -52,7 +52,10 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+")
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _DIGITS = re.compile(r"[0-9]{1,20}")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,252}")
-_RTPMAP = re.compile(r"([0-9]{1,3}) +([^/ ]+)/([0-9]{1,6})(?:/([0-9]{1,2}))? *")
+# The clock rate is required by RFC 4566, yet old stacks (and RFC 4475's "esc01" and
+# "longreq", valid messages) write "a=rtpmap:31 LPC": read as an unknown rate (0), which no
+# recordable codec has, so such a format is never chosen but the offer is not refused for it.
+_RTPMAP = re.compile(r"([0-9]{1,3}) +([^/ ]+)(?:/([0-9]{1,6})(?:/([0-9]{1,2}))?)? *")
 
 
 class SdpError(ValueError):
@@ -373,10 +376,10 @@ def _check_attribute(value: str) -> None:
 
 def _parse_rtpmap(value: str) -> RtpMap:
     m = _RTPMAP.fullmatch(value)
-    if m is None or int(m.group(1)) > 127 or int(m.group(3)) == 0:
+    if m is None or int(m.group(1)) > 127 or (m.group(3) is not None and int(m.group(3)) == 0):
         raise SdpError(f"bad a=rtpmap: {value[:60]!r}")
     ch = m.group(4)
-    return RtpMap(int(m.group(1)), m.group(2), int(m.group(3)), int(ch) if ch else None)
+    return RtpMap(int(m.group(1)), m.group(2), int(m.group(3) or 0), int(ch) if ch else None)
 
 
 # -- offer/answer -------------------------------------------------------------------------
