@@ -216,7 +216,7 @@ module_app account.so
 module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen {host}:{ctrl_port}
-"""
+{dump}"""
 
 
 class Baresip(_Process):
@@ -227,9 +227,12 @@ class Baresip(_Process):
 
     def __init__(self, workdir: Path, user: str = "callrec-test", source: str = "ausine,440",
                  answer: str = "auto", host: str = HOST, port: int = 0,
-                 auth_pass: str = "") -> None:
+                 auth_pass: str = "", dump_audio: bool = False) -> None:
+        """`dump_audio`: baresip's sndfile module writes what it sends and what it hears in
+        each call to `workdir`/dump-*-enc.wav and dump-*-dec.wav (`heard()`)."""
         super().__init__(workdir)
         need_tool("baresip")
+        self.dump_audio = dump_audio
         self.host = host
         self.fixed_port = port
         self.auth_pass = auth_pass  # answers digest challenges itself when set
@@ -257,7 +260,8 @@ class Baresip(_Process):
         rtp = free_port(host=self.host)
         (self.workdir / "config").write_text(BARESIP_CONFIG.format(
             host=self.host, sip_port=self.port, ctrl_port=self.ctrl_port, source=self.source,
-            modules=BARESIP_MODULES, rtp_low=rtp - rtp % 2, rtp_high=rtp - rtp % 2 + 9))
+            modules=BARESIP_MODULES, rtp_low=rtp - rtp % 2, rtp_high=rtp - rtp % 2 + 9,
+            dump=f"module sndfile.so\nsnd_path {self.workdir}\n" if self.dump_audio else ""))
         # regint=0: register nowhere; the account only names the UA and its answer mode.
         auth = f";auth_pass={self.auth_pass}" if self.auth_pass else ""
         (self.workdir / "accounts").write_text(
@@ -281,6 +285,10 @@ class Baresip(_Process):
             if "in use" not in _tail(self.log):
                 break
         raise self.fail("did not start")
+
+    def heard(self) -> list[Path]:
+        """The audio it decoded in each call so far (with dump_audio), oldest first."""
+        return sorted(self.workdir.glob("dump-*-dec.wav"), key=lambda p: p.stat().st_mtime)
 
     def _connect(self) -> bool:
         try:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audiocheck import best_match
+from audiocheck import best_match, read_wav
 from callrec.privacy.donotrecord import normalise_number
 from callrec.sim.harness import Pulse
 from sip_box import PBX_HOST, PROVIDER_HOST, SCENARIOS, SipBox, pcap_audio, start_sip_box
@@ -327,3 +327,44 @@ def test_options_keepalives_answered_for_peers_only(box: SipBox,
     # 4 addresses probed 3 times each, all dropped unanswered.
     stranger = transport["dropped"].get("stranger", 0)
     assert stranger - before.get("dropped", {}).get("stranger", 0) >= 12, transport
+
+
+def test_announcement_heard_by_the_office_then_the_caller(
+        box: SipBox, sip_peers: PeerFactory, media: dict[str, Path]) -> None:
+    """What the office phone actually decoded (baresip's own dump): the consent prompt first,
+    the caller held back while it plays, then the caller's speech."""
+    box.mark()
+    office = sip_peers.baresip(user="0140000000", host=box.pbx[0], port=box.pbx[1],
+                               dump_audio=True)
+    caller = sip_peers.sipp(SCENARIOS / "uac_pcap_bye.xml", remote=box.trunk,
+                            host=PROVIDER_HOST, port=box.provider[1],
+                            extra=["-s", "0140000000"])
+    caller.expect_success(timeout=40)
+    office.wait_event("CALL_CLOSED")
+    box.new_recordings()
+    (dump,) = office.heard()
+    heard, rate = read_wav(dump)
+    prompt, prompt_rate = read_wav(media["prompt"])
+    assert rate == prompt_rate == 8000
+    r, at = best_match(prompt, heard)
+    assert r > 0.9, f"the office did not hear the prompt (r = {r:.3f})"
+    assert at < 8000  # within the first second of the call
+    # While it played, nothing of the caller reached the office; after it, the caller did.
+    speech = pcap_audio()
+    during = heard[at:at + len(prompt)]
+    assert best_match(speech[8000:12000], during)[0] < 0.3
+    r_after, after_at = best_match(speech[24000:40000], heard)
+    assert r_after > 0.9 and after_at > at + len(prompt)
+
+
+def test_offer_the_box_cannot_record_is_refused(box: SipBox, sip_peers: PeerFactory) -> None:
+    """G.729 only: 488 from the box, nothing reaches the office, nothing is recorded."""
+    box.mark()
+    office = sip_peers.baresip(user="0140000000", host=box.pbx[0], port=box.pbx[1])
+    caller = sip_peers.sipp(SCENARIOS / "uac_g729_only.xml", remote=box.trunk,
+                            host=PROVIDER_HOST, port=box.provider[1],
+                            extra=["-s", "0140000000"])
+    caller.expect_success(timeout=20)
+    assert "488 Not Acceptable Here" in caller.messages()
+    box.assert_no_new_recording(settle_s=1.0)
+    assert not any(e.get("type") == "CALL_INCOMING" for e in office.events)
