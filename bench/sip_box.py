@@ -499,8 +499,6 @@ def box_main(cfg_json: str) -> None:
     from callrec.sip.stereo import RATE
     from callrec.storage.open_store import open_store
 
-    if os.environ.get("SIP_BOX_SWITCH_INTERVAL"):  # an experiment: the GIL's hand-over period
-        sys.setswitchinterval(float(os.environ["SIP_BOX_SWITCH_INTERVAL"]))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="box %(levelname)s %(name)s: %(message)s")
     # A fresh device key per load, unbound by design here: its warning says nothing new.
