@@ -39,6 +39,7 @@ from callrec.sip.b2bua import (
     UpdateRelay,
 )
 from callrec.sip.message import Request, Response, parse_datagram
+from support import digest_params
 
 PBX = ("192.168.1.10", 5060)
 TRUNK = ("198.51.100.1", 5060)
@@ -944,21 +945,12 @@ def challenged(req: Request, status: int, nonce: str, **kw: object) -> Response:
     return reply(req, status, reason, extra=challenge_of(status, nonce, **kw))  # type: ignore[arg-type]
 
 
-def auth_params(value: str) -> dict[str, str]:
-    assert value.startswith("Digest ")
-    out = {}
-    for part in value[len("Digest "):].split(", "):
-        name, _, raw = part.partition("=")
-        out[name] = raw[1:-1] if raw.startswith('"') else raw
-    return out
-
-
 def check_digest(req: Request, field: str, nonce: str, nc: int = 1,
                  creds: bb.Credentials = CREDS) -> dict[str, str]:
     """The credentials in `req`, the response recomputed independently (RFC 2617 3.2.2)."""
     values = req.headers.get_all(field)
     assert len(values) == 1, values
-    p = auth_params(values[0])
+    p = digest_params(values[0])
     md5 = lambda s: hashlib.md5(s.encode()).hexdigest()  # noqa: E731
     ha1 = md5(f"{creds.username}:{REALM}:{creds.password}")
     ha2 = md5(f"{req.method}:{req.uri}")

@@ -17,17 +17,7 @@ from callrec.sip.digest import (
     choose,
     parse_challenges,
 )
-
-
-def params(value: str) -> dict[str, str]:
-    """The parameters of an Authorization value (test-side parser, quotes removed)."""
-    assert value.startswith("Digest ")
-    out = {}
-    for part in value[len("Digest "):].split(", "):
-        name, _, raw = part.partition("=")
-        out[name] = raw[1:-1] if raw.startswith('"') else raw
-    return out
-
+from support import digest_params
 
 # -- the RFCs' examples ------------------------------------------------------------------
 
@@ -41,7 +31,7 @@ def test_rfc2617_example() -> None:
                                 "5ccc069c403ebaf9f0171e9517f40e41")
     value = authorization(c, Credentials("Mufasa", "Circle Of Life"), "GET",
                           "/dir/index.html", cnonce="0a4f113b", nc=1)
-    assert params(value) == {
+    assert digest_params(value) == {
         "username": "Mufasa", "realm": "testrealm@host.com",
         "nonce": "dcd98b7102dd2f0e8b11d0f600bfb0c093", "uri": "/dir/index.html",
         "qop": "auth", "nc": "00000001", "cnonce": "0a4f113b",
@@ -70,7 +60,7 @@ def test_rfc7616_examples(fields: list[str]) -> None:
     assert choose([md5, sha]) == [sha]  # the strongest, whatever the order
     for c, expected in ((sha, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
                         (md5, "8ca523f5e9506fed4657c9700eebdbec")):
-        p = params(authorization(c, MUFASA, "GET", "/dir/index.html", cnonce=CNONCE_7616))
+        p = digest_params(authorization(c, MUFASA, "GET", "/dir/index.html", cnonce=CNONCE_7616))
         assert p["response"] == expected
         assert p["algorithm"] == c.algorithm and p["qop"] == "auth" and p["nc"] == "00000001"
         assert p["opaque"] == "FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"
@@ -90,7 +80,7 @@ def test_algorithms_and_qops(alg: str, qop: str) -> None:
                             f'qop="{qop}"'])
     body = b"v=0\r\n"
     creds = Credentials("alice", "s3cret")
-    p = params(authorization(c, creds, "INVITE", "sip:bob@example.net", cnonce="cn", nc=3,
+    p = digest_params(authorization(c, creds, "INVITE", "sip:bob@example.net", cnonce="cn", nc=3,
                              body=body))
     ha1 = h(alg, "alice:sip.example.net:s3cret")
     if alg.endswith("-sess"):
@@ -103,7 +93,7 @@ def test_algorithms_and_qops(alg: str, qop: str) -> None:
 def test_no_qop_is_rfc2069() -> None:
     [c] = parse_challenges(['Digest realm="x", nonce="abc"'])
     assert c.qop == () and c.algorithm == "MD5"
-    p = params(authorization(c, Credentials("u", "p"), "BYE", "sip:a@b", cnonce="ignored"))
+    p = digest_params(authorization(c, Credentials("u", "p"), "BYE", "sip:a@b", cnonce="ignored"))
     ha1, ha2 = h("MD5", "u:x:p"), h("MD5", "BYE:sip:a@b")
     assert p["response"] == h("MD5", f"{ha1}:abc:{ha2}")
     assert "cnonce" not in p and "nc" not in p and "qop" not in p
@@ -115,7 +105,7 @@ def test_userhash_stale_quoting_and_case() -> None:
     assert c.realm == 'a "b"' and c.nonce == "xyz/9==" and c.algorithm == "SHA-256"
     assert c.stale and c.userhash and c.qop == ("auth",)
     value = authorization(c, Credentials("bob", "pw"), "INVITE", "sip:x", cnonce="c")
-    p = params(value)
+    p = digest_params(value)
     assert 'realm="a \\"b\\""' in value
     assert p["username"] == h("SHA-256", 'bob:a "b"') and p["userhash"] == "true"
 
