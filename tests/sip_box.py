@@ -14,6 +14,7 @@ finds its recordings as the ones that appeared since it began.
 
 from __future__ import annotations
 
+import random
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import numpy as np
 from callrec.dsp.g711 import alaw_decode
 from callrec.sim.harness import Appliance, Pulse, write_config
 from recfiles import recording_wav, sidecar, sidecar_files
-from sip_peers import SIPP_PCAPS, free_port
+from sip_peers import SIPP_PCAPS, free_port, udp_bound
 
 BOX_LAN_HOST = "127.0.0.10"
 BOX_TRUNK_HOST = "127.0.0.20"
@@ -108,6 +109,17 @@ def pcap_audio(name: str = "g711a.pcap") -> np.ndarray:
     return alaw_decode(codes).astype(np.float64)
 
 
+def free_rtp_ports(size: int = 100) -> str:
+    """A relay port range of this appliance's own: the default (20000-20999) would be shared
+    with any other appliance running tests on this machine at the same time."""
+    for _ in range(50):
+        first = 21000 + size * random.randrange(11000 // size)  # below the ephemeral ports
+        if not any(udp_bound(p, h) for p in range(first, first + size)
+                   for h in (BOX_LAN_HOST, BOX_TRUNK_HOST)):
+            return f"{first}-{first + size - 1}"
+    raise AssertionError("no free relay port range")
+
+
 def start_sip_box(directory: Path, pulse: Pulse, prompt: Path, *, refusal_key: str = "9",
                   extra: str = "") -> SipBox:
     """Write the configuration (credentials for TRUNK_REALM, a short media timeout), start
@@ -128,6 +140,7 @@ def start_sip_box(directory: Path, pulse: Pulse, prompt: Path, *, refusal_key: s
         f'pbx_peer = "{pbx[0]}:{pbx[1]}"\n'
         f'trunk_peer = "{provider[0]}:{provider[1]}"\n'
         f"media_timeout_s = {MEDIA_TIMEOUT_S}\n"
+        f'rtp_ports = "{free_rtp_ports()}"\n'
         f'trunk_username = "{TRUNK_USER}"\n'
         f'trunk_password_file = "{secret}"\n'
         f'trunk_realm = "{TRUNK_REALM}"\n'

@@ -50,7 +50,8 @@ def test_incoming_call_recorded_on_two_channels(box: SipBox, sip_peers: PeerFact
     box.mark()
     office = sip_peers.baresip(user="0140000000", host=box.pbx[0], port=box.pbx[1])
     caller = sip_peers.sipp(SCENARIOS / "uac_pcap_bye.xml", remote=box.trunk,
-                            host=PROVIDER_HOST, extra=["-s", "0140000000"])
+                            host=PROVIDER_HOST, port=box.provider[1],
+                            extra=["-s", "0140000000"])
     caller.expect_success(timeout=40)
     office.wait_event("CALL_CLOSED")
     (meta,) = box.new_recordings()

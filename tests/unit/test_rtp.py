@@ -310,6 +310,29 @@ def test_timestamps_frozen_on_hold_are_re_anchored() -> None:
     assert len(pcm) == 5.4 * RATE and pcm[41600:].all() and not pcm[1600:41600].any()
 
 
+@pytest.mark.parametrize("sequence", ["restarted", "continued"])
+def test_timestamps_restarted_on_resume_are_re_anchored(sequence: str) -> None:
+    """A sender that starts its stream over on resume with the same SSRC: timestamps back to
+    where they began (as SIPp replaying its pcap does, and endpoints that rebuild their RTP
+    session after a re-INVITE), its sequence numbers restarted too or going on. The new
+    audio is placed by the clock, not dropped as late for being behind the old timestamps."""
+    s = Sender(ssrc=1, seq=59133, ts=240)
+    for k in range(250):  # 5 s: the restart is not mistaken for reordering or duplicates
+        s.send(b"\xff" * 160, EPOCH + (k + 1) * 0.02)
+        s.ts += 160
+    s.ts = 240
+    if sequence == "restarted":
+        s.seq = 59133
+    for k in range(10):  # 3 s later
+        s.send(b"\x00" * 160, EPOCH + 8.2 + (k + 1) * 0.02)
+        s.ts += 160
+    rx = RtpReceiver({0: "PCMU"}, None, EPOCH)
+    pcm, other = run(rx, s.packets)
+    assert other[1] == Resync(1, 8.2 * RATE, "timestamps behind clock", 8.2 * RATE)
+    assert len(pcm) == 8.4 * RATE and pcm[65600:].all() and not pcm[:65600].any()
+    assert rx.stats.late == 0
+
+
 def test_timestamps_leaping_ahead_are_re_anchored() -> None:
     s = Sender(ssrc=1, seq=0, ts=0)
     for k in range(20):

@@ -22,7 +22,9 @@ How a packet finds its place on the timeline:
     length of the pause, and the stream is re-anchored where the clock says (`Resync`), with
     the pause filled with silence. A packet *earlier* than the clock allows (it cannot arrive
     before it is captured) re-anchors too: timestamps that leapt ahead, or an anchor taken on
-    a packet the network had delayed.
+    a packet the network had delayed. A packet newer by sequence number but older by
+    timestamp means the sender started its stream over with the same SSRC (some endpoints on
+    resume, a replayed capture): it re-anchors whatever the difference.
   * Slow drift (the sender's 8 kHz crystal against this machine's clock, up to ~100 ppm:
     0.36 s an hour) is taken out every `DRIFT_WINDOW` packets: the least-delayed packet of the
     window shows how far the timestamps have drifted from the clock, and beyond
@@ -329,6 +331,7 @@ class RtpReceiver:
             return out
         src.recent.append(seq)
         udelta = (seq - src.max_seq) & 0xFFFF
+        newest = True  # by its sequence number: sent after every packet seen so far
         if src.received == 0 or 0 < udelta < MAX_DROPOUT:
             if src.received and seq < src.max_seq:
                 src.cycles += 0x10000
@@ -339,6 +342,7 @@ class RtpReceiver:
             src.cycles = src.received = 0
         else:
             st.reordered += 1
+            newest = False
         src.received += 1
         st.packets += 1
         ext = src.unwrap(pkt.timestamp)
@@ -355,6 +359,12 @@ class RtpReceiver:
         if ext > src.max_ext:
             src.max_ext = ext
             self._check_clock(src, ext, wall - n, out)
+        elif newest and ext < src.max_ext:
+            # Newer by sequence, older by timestamp: the sender started its stream over with
+            # the same SSRC (some endpoints on resume, SIPp replaying a pcap). Left as it is,
+            # everything it sends would land behind what was written and be dropped as late.
+            src.max_ext = ext
+            self._check_clock(src, ext, wall - n, out, restarted=True)
         # RFC 3550 A.8 jitter, in timestamp units, over packets in arrival order.
         transit = (arrival - self.epoch) * RATE - ext
         if src.transit is not None:
@@ -411,11 +421,13 @@ class RtpReceiver:
         out.append(Resync(pkt.ssrc, wall - back, "first packet" if first else "new SSRC"))
         return src
 
-    def _check_clock(self, src: _Source, ext: int, wall_start: int, out: list[Event]) -> None:
-        """The newest packet of a source against the clock (see the module's docstring)."""
+    def _check_clock(self, src: _Source, ext: int, wall_start: int, out: list[Event],
+                     restarted: bool = False) -> None:
+        """The newest packet of a source against the clock (see the module's docstring);
+        `restarted`: its timestamps went back, it is re-anchored whatever the difference."""
         self._active = src
         d = wall_start - (ext + src.offset)  # > 0: later than its timestamp says
-        if d > RESYNC_LATE_S * RATE or d < -RESYNC_EARLY_S * RATE:
+        if restarted or d > RESYNC_LATE_S * RATE or d < -RESYNC_EARLY_S * RATE:
             reason = "timestamps behind clock" if d > 0 else "timestamps ahead of clock"
         else:
             src.drift_min = min(src.drift_min, d)
