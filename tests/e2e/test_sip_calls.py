@@ -369,3 +369,25 @@ def test_offer_the_box_cannot_record_is_refused(box: SipBox, sip_peers: PeerFact
     assert "488 Not Acceptable Here" in caller.messages()
     box.assert_no_new_recording(settle_s=1.0)
     assert not any(e.get("type") == "CALL_INCOMING" for e in office.events)
+
+
+def test_late_offer_from_the_office(box: SipBox, sip_peers: PeerFactory,
+                                    tmp_path: Path) -> None:
+    """A PBX whose INVITE carries no SDP: the box offers to the provider itself, offers the
+    provider's choice to the office in its 200, takes the answer from the ACK; both parties'
+    speech (SIPp's pcap from each side) is recorded on its channel, bit for bit."""
+    box.mark()
+    provider = provider_uas(sip_peers, box, "uas_answer_pcap_wait_bye.xml")
+    office = sip_peers.sipp(SCENARIOS / "uac_late_offer.xml", remote=box.lan, host=box.pbx[0],
+                            port=box.pbx[1], timeout_s=SIPP_TIMEOUT_S,
+                            extra=["-s", "0612345678"])
+    office.expect_success(timeout=40)
+    provider.expect_success(timeout=20)
+    (meta,) = box.new_recordings()
+    assert meta["direction"] == "out" and meta["called_number"] == "0612345678"
+    assert meta["announcement"]["completed"]
+    audio = box.channels(meta["id"], tmp_path)
+    speech = pcap_audio()[240:]
+    for channel in (0, 1):
+        r, _ = best_match(speech, audio[:, channel])
+        assert r > 0.99, f"channel {channel}: r = {r:.3f}"

@@ -790,7 +790,6 @@ def with_body(body: bytes, ctype: str) -> Request:
 
 
 @pytest.mark.parametrize(("request_", "status"), [
-    (lambda: invite(body=b""), 488),  # late offer, not handled yet
     (lambda: invite(body=offer(PBX[0], 4000, formats="18").replace(
         b"a=rtpmap:0 PCMU/8000\r\n", b"")), 488),  # only G.729
     (lambda: with_body(b"v=0\r\nnot sdp\r\n", "application/sdp"), 400),
@@ -813,6 +812,59 @@ def test_accept_naming_sdp_or_a_wildcard_is_a_call() -> None:
         acts = box.rx("lan", invite(extra=f"Accept: {accept}"))
         assert box.b2b.calls, accept
         assert one(acts, "trunk").method == "INVITE"  # type: ignore[union-attr]
+
+
+def late_offer_call() -> tuple[Call, list[object]]:
+    """An outgoing call whose INVITE has no SDP, answered by the trunk: (call, answer acts)."""
+    c = Call(body=b"")
+    c.ring()
+    return c, c.answer()
+
+
+def test_late_offer_the_box_offers_and_takes_the_answer_from_the_ack() -> None:
+    c, acts = late_offer_call()
+    offer = media_of(c.b_invite)  # the box's own offer to the trunk: what it records
+    assert offer.media[0].formats == ["0", "8", "101"]
+    assert offer.connection is not None and offer.connection.address == TRUNK_BOX[0]
+    call = c.box.b2b.calls[c.call]
+    assert offer.media[0].port == call.b.relay_port
+    # The 200 to the office is the box's offer: the trunk's choice (PCMA) at the relay.
+    s = media_of(c.a_ok)
+    assert s.media[0].formats == ["8", "101"] and s.media[0].port == call.a.relay_port
+    relay = only(acts, StartRelay)[0]
+    assert relay.lan.remote is None or relay.lan.remote[1] == 0  # not known before the ACK
+    assert only(acts, StartRecording)  # recording starts at the answer, as always
+    assert not only(acts, StartAnnouncement)  # the prompt waits for the office's answer
+    ack = request_in_dialog("ACK", c.a_invite, cseq=1, branch="z9hG4bKack1",
+                            to=c.a_ok.headers.get("to"), body=answer(PBX[0], 4002))
+    acts = c.box.rx("lan", ack)
+    fwd = one(acts, "trunk")
+    assert isinstance(fwd, Request) and fwd.method == "ACK" and not fwd.body
+    update = only(acts, UpdateRelay)[0]
+    assert update.lan.remote == (PBX[0], 4002) and dict(update.lan.codecs) == {8: "PCMA"}
+    assert only(acts, StartAnnouncement)[0].legs == ("trunk", "lan")
+    assert only(c.announced(), CommitRecording)
+
+
+def test_late_offer_early_media_not_offered_in_a_provisional() -> None:
+    c = Call(body=b"")
+    acts = c.box.rx("trunk", reply(c.b_invite, 183, "Session Progress",
+                                   body=answer("198.51.100.7", 30000)))
+    progress = one(acts, "lan")
+    assert isinstance(progress, Response) and progress.status == 183 and not progress.body
+    assert not only(acts, StartRelay)
+
+
+@pytest.mark.parametrize("body", [b"", answer(PBX[0], 4002, formats="18")])
+def test_late_offer_without_a_usable_answer_in_the_ack_is_released(body: bytes) -> None:
+    c, _ = late_offer_call()
+    ack = request_in_dialog("ACK", c.a_invite, cseq=1, branch="z9hG4bKack1",
+                            to=c.a_ok.headers.get("to"), body=body)
+    acts = c.box.rx("lan", ack)
+    byes = [m for m in sent(acts) if isinstance(m, Request) and m.method == "BYE"]
+    assert sorted(b.call_id == c.a_invite.call_id for b in byes) == [False, True]
+    assert only(acts, DiscardRecording) and not only(acts, StartAnnouncement)
+    assert only(acts, CallFinished)[0].outcome == "not_recordable"
 
 
 def _mf0() -> Request:

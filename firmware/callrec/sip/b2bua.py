@@ -38,12 +38,19 @@ The calling leg is `a` (the box is its UAS), the called leg `b` (the box is its 
   request the box answered (not stale) means the credentials are wrong: the caller gets 403,
   no loop (`_failure`; the rules in sip/trunk_auth.py). The box never challenges anyone.
 
-Not handled yet (answered so that the call stays safe): an INVITE or re-INVITE without SDP
-(late offer: 488), in-dialog INFO/UPDATE/REFER/MESSAGE (501), REGISTER (405), 100rel (420).
+- A late offer (an INVITE without SDP, as some PBXs send): the box offers what it records to
+  the called side itself, offers the called side's choice to the caller in its 2xx, and
+  takes the caller's answer from the ACK; the prompt starts then. Early media is not given
+  to such a caller (an offer in a provisional response needs 100rel). An ACK without a
+  usable answer releases the call.
+
+Not handled yet (answered so that the call stays safe): a re-INVITE without SDP (488),
+in-dialog INFO/UPDATE/REFER/MESSAGE (501), REGISTER (405), 100rel (420).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -195,6 +202,11 @@ class _InviteRelay:
     client: _ClientTx
     offer: sdp.SessionDescription  # what was sent to dst, for checking its answer
     initial: bool
+    # A late offer (src's INVITE had no SDP): the box offered to dst itself, offers to src in
+    # its 2xx (`src_offer`) and takes src's answer from the ACK; the prompt waits for it.
+    late: bool = False
+    src_offer: sdp.SessionDescription | None = None
+    after_ack: list[Action] = field(default_factory=list)
 
 
 @dataclass
@@ -260,6 +272,13 @@ def _in_invite_transaction(inv: Request, method: str, to: str) -> Request:
     hd.add("Call-ID", inv.headers.get("call-id") or "")
     hd.add("CSeq", f"{inv.cseq.number} {method}")
     return Request(SIP_VERSION, hd, b"", method, inv.uri)
+
+
+def _awaiting_answer(offered: sdp.MediaState) -> sdp.MediaState:
+    """A leg's media while the box waits for its peer's answer: the codecs the box offered,
+    no address yet (the relay latches it from the peer's first packet), not on hold."""
+    return dataclasses.replace(offered, address="", port=0, on_hold=False,
+                               direction="sendrecv")
 
 
 def _accepts_sdp(req: Request) -> bool:
@@ -543,19 +562,16 @@ class B2bua:
                 return [self._send(side, self._reply(req, 415, "Unsupported Media Type",
                                                      extra=[("Accept", "application/sdp")]))]
             return [self._send(side, self._reply(req, 400, "Malformed SDP"))]
-        if offer is None:
-            # A late offer would put the offer in the other side's 200 and the answer in
-            # this side's ACK; not handled yet, and never connected unrestricted.
-            return [self._send(side, self._reply(
-                req, 488, "Not Acceptable Here",
-                extra=[("Warning", '399 callrec "an SDP offer is required in the INVITE"')]))]
-        try:
-            restricted = sdp.restrict_offer(offer)
-            offer_media = sdp.read_media(restricted)
-        except sdp.NotRecordableError:
-            return [self._send(side, self._reply(
-                req, 488, "Not Acceptable Here",
-                extra=[("Warning", '305 callrec "only PCMU and PCMA can be recorded"')]))]
+        offer_media: sdp.MediaState | None = None
+        restricted: sdp.SessionDescription | None = None
+        if offer is not None:
+            try:
+                restricted = sdp.restrict_offer(offer)
+                offer_media = sdp.read_media(restricted)
+            except sdp.NotRecordableError:
+                return [self._send(side, self._reply(
+                    req, 488, "Not Acceptable Here",
+                    extra=[("Warning", '305 callrec "only PCMU and PCMA can be recorded"')]))]
         if call is None:
             ports = self._take_ports()
             if ports is None:
@@ -577,13 +593,17 @@ class B2bua:
         mf = req.max_forwards
         extra = [(name, value) for name in _RELAYED_INVITE_FIELDS
                  for value in req.headers.get_all(name)]
+        if restricted is None:
+            # A late offer (PBXs that leave media to the answer): the box offers what it
+            # records to the called side itself, and to the caller in its 2xx (_success).
+            restricted = sdp.box_offer(self.config.address(b.side)[0], b.relay_port)
         body = b.originator.stamp(sdp.anchor_media(restricted, self.config.address(b.side)[0],
                                                    b.relay_port))
         fwd = self._new_request(b, "INVITE", body=body, extra=extra, uri=req.uri)
         fwd.headers.set("Max-Forwards", str(min(70, (mf if mf is not None else 70) - 1)))
         out += self._client(call, b, fwd)
         client = self._clients[(fwd.vias[0].branch or "", "INVITE")]
-        call.invite = _InviteRelay(a, b, tx, client, body, True)
+        call.invite = _InviteRelay(a, b, tx, client, body, True, late=offer is None)
         call.cancel_sent = False
         return out
 
@@ -745,9 +765,11 @@ class B2bua:
         body = None
         try:
             answer = _sdp_body(resp)
-            if answer is not None:
-                # Early media (183): the relay starts so the caller hears the ringback or
-                # the provider's message; nothing is recorded before the answer.
+            # Early media (183): the relay starts so the caller hears the ringback or the
+            # provider's message; nothing is recorded before the answer. Not to a caller
+            # that made no offer: SDP to it would be an offer in a provisional response,
+            # which needs 100rel (RFC 3262), which the box does not do.
+            if answer is not None and not relay.late:
                 dst.media = sdp.read_media(answer, relay.offer)
                 body = src.originator.stamp(sdp.anchor_media(
                     answer, self.config.address(src.side)[0], src.relay_port))
@@ -881,6 +903,13 @@ class B2bua:
         call.acks[resp.cseq.number] = ack
         fwd = self._reply(relay.server.request, 200, resp.reason or "OK", tag=src.local_tag,
                           leg=src, body=body, extra=self._relayed_fields(resp))
+        if relay.late:
+            # The called side's answer, anchored, is the box's offer to the caller (only the
+            # codec the called side chose: nothing to transcode); the caller answers in its
+            # ACK. Until then its leg's address is unknown: the relay latches it from its
+            # peer's first packet, and the prompt waits for the ACK (_ack).
+            relay.src_offer = body
+            src.media = _awaiting_answer(sdp.read_media(body))
         out += self._relay_update(call)
         answered: list[Action] = []
         if relay.initial:
@@ -890,8 +919,10 @@ class B2bua:
         # Recording starts before the 200 goes out: the caller's first packet follows its
         # ACK at once (under a millisecond on a LAN) and must not precede the recording.
         first = [a for a in answered if isinstance(a, StartRecording)]
-        return (out + first + self._respond_invite(relay.server, fwd)
-                + [a for a in answered if not isinstance(a, StartRecording)])
+        rest = [a for a in answered if not isinstance(a, StartRecording)]
+        if relay.late:
+            relay.after_ack, rest = rest, []
+        return out + first + self._respond_invite(relay.server, fwd) + rest
 
     # -- the answer: announcement and recording -------------------------------------------
     def _answered(self, call: _Call) -> list[Action]:
@@ -954,7 +985,25 @@ class B2bua:
         ack = call.acks.get(relay.client.request.cseq.number)
         if ack is not None:
             out.append(self._send(relay.dst.side, ack))
+        if relay.late:
+            return out + self._late_answer(call, leg, relay, req)
         return out
+
+    def _late_answer(self, call: _Call, leg: _Leg, relay: _InviteRelay,
+                     ack: Request) -> list[Action]:
+        """The caller's answer to the box's offer, in its ACK (a late offer): the relay
+        learns where to send, and the prompt starts. An answer the box cannot record (or
+        none) ends the call: never connected unrecorded."""
+        try:
+            answer = _sdp_body(ack)
+            if answer is None:
+                raise sdp.NotRecordableError("no SDP answer in the ACK")
+            leg.media = sdp.read_media(answer, relay.src_offer)
+        except (sdp.SdpError, sdp.NotRecordableError):
+            out = [*self._bye(call, call.a, "media not recordable"),
+                   *self._bye(call, call.b, "media not recordable")]
+            return out + self._finish(call, "not_recordable")
+        return self._relay_update(call) + relay.after_ack
 
     def _in_dialog(self, side: Side, req: Request) -> list[Action]:
         found = self._dialog(side, req)

@@ -415,6 +415,17 @@ def restrict_offer(offer: SessionDescription) -> SessionDescription:
     return out
 
 
+def box_offer(address: str, port: int) -> SessionDescription:
+    """The box's own offer, for a caller that sent none (a late offer: its INVITE had no
+    SDP): what the box records (PCMU, PCMA) and RFC 4733 keys, received at the relay."""
+    family = "IP6" if ":" in address else "IP4"
+    return parse(
+        f"v=0\r\no=- 0 0 IN {family} {address}\r\ns=-\r\nc=IN {family} {address}\r\n"
+        f"t=0 0\r\nm=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\n"
+        "a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+        "a=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n")
+
+
 def anchor_media(sdp: SessionDescription, address: str, port: int) -> SessionDescription:
     """A copy of `sdp` whose active audio streams are received at the relay `address`:`port`.
 
