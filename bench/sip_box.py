@@ -483,7 +483,9 @@ def box_config(data_dir: Path, lan: int, trunk: int, pbx: int, provider: int,
                     "usb_mount_point": str(data_dir / "no-usb")},
         "sip": {"enabled": True, "lan": f"{BOX_LAN}:{lan}", "trunk": f"{BOX_TRUNK}:{trunk}",
                 "pbx_peer": f"{OFFICE}:{pbx}", "trunk_peer": f"{PROVIDER}:{provider}",
-                "rtp_ports": RTP_PORTS, "never_record": never_record},
+                "rtp_ports": RTP_PORTS, "never_record": never_record,
+                # The generator's provider answers calls, not keep-alives.
+                "trunk_keepalive_s": 0.0},
     }
 
 

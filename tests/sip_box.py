@@ -121,9 +121,10 @@ def free_rtp_ports(size: int = 100) -> str:
 
 
 def start_sip_box(directory: Path, pulse: Pulse, prompt: Path, *, refusal_key: str = "9",
-                  extra: str = "") -> SipBox:
+                  extra: str = "", keepalive_s: float = 0.0) -> SipBox:
     """Write the configuration (credentials for TRUNK_REALM, a short media timeout), start
-    the simulated board and the daemon."""
+    the simulated board and the daemon. `keepalive_s`: the box's OPTIONS to the provider,
+    off by default here (they would reach the SIPp scenarios at the provider's address)."""
     lan = (BOX_LAN_HOST, free_port(host=BOX_LAN_HOST))
     trunk = (BOX_TRUNK_HOST, free_port(host=BOX_TRUNK_HOST))
     pbx = (PBX_HOST, free_port(host=PBX_HOST))
@@ -144,6 +145,7 @@ def start_sip_box(directory: Path, pulse: Pulse, prompt: Path, *, refusal_key: s
         f'trunk_username = "{TRUNK_USER}"\n'
         f'trunk_password_file = "{secret}"\n'
         f'trunk_realm = "{TRUNK_REALM}"\n'
+        f"trunk_keepalive_s = {keepalive_s}\n"
         f"{extra}"
     )
     config = write_config(directory, refusal_key=refusal_key, extra=sip)

@@ -227,9 +227,14 @@ class Baresip(_Process):
 
     def __init__(self, workdir: Path, user: str = "callrec-test", source: str = "ausine,440",
                  answer: str = "auto", host: str = HOST, port: int = 0,
-                 auth_pass: str = "", dump_audio: bool = False) -> None:
+                 auth_pass: str = "", dump_audio: bool = False, registrar: str = "",
+                 regint: int = 60) -> None:
         """`dump_audio`: baresip's sndfile module writes what it sends and what it hears in
-        each call to `workdir`/dump-*-enc.wav and dump-*-dec.wav (`heard()`)."""
+        each call to `workdir`/dump-*-enc.wav and dump-*-dec.wav (`heard()`). `registrar`
+        ("host:port"): the account's domain, where it REGISTERs every `regint` seconds
+        (events REGISTER_OK / REGISTER_FAIL); "" registers nowhere."""
+        self.registrar = registrar
+        self.regint = regint
         super().__init__(workdir)
         need_tool("baresip")
         self.dump_audio = dump_audio
@@ -263,9 +268,11 @@ class Baresip(_Process):
             modules=BARESIP_MODULES, rtp_low=rtp - rtp % 2, rtp_high=rtp - rtp % 2 + 9,
             dump=f"module sndfile.so\nsnd_path {self.workdir}\n" if self.dump_audio else ""))
         # regint=0: register nowhere; the account only names the UA and its answer mode.
+        # With a registrar, the account's domain is the registrar (its REGISTER goes there).
         auth = f";auth_pass={self.auth_pass}" if self.auth_pass else ""
+        domain, regint = (self.registrar, self.regint) if self.registrar else (self.host, 0)
         (self.workdir / "accounts").write_text(
-            f"<sip:{self.user}@{self.host}>;regint=0;answermode={self.answer}{auth}\n")
+            f"<sip:{self.user}@{domain}>;regint={regint};answermode={self.answer}{auth}\n")
 
     def start(self) -> Baresip:
         for _attempt in range(3):

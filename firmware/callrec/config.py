@@ -225,6 +225,9 @@ class SipConfig:
     trunk_username: str = ""
     trunk_password_file: str = ""
     trunk_realm: str = ""  # "" answers any realm the provider names
+    # OPTIONS to trunk_peer every so many seconds: keeps a NAT's pinhole open for incoming
+    # calls and shows a provider that stopped answering as a status fault. 0: none; else 5-3600.
+    trunk_keepalive_s: float = 30.0
 
     def address(self, key: str) -> tuple[str, int]:
         """One of lan, trunk, pbx_peer, trunk_peer as (host, port); valid once parsed."""
@@ -414,6 +417,9 @@ def _check_sip(source: str, values: dict[str, Any]) -> dict[str, Any]:
     timeout = values.get("media_timeout_s", SipConfig.media_timeout_s)
     if not 5 <= timeout <= 3600:
         raise ConfigError(f"{where}media_timeout_s': must be from 5 to 3600 seconds")
+    keepalive = values.get("trunk_keepalive_s", SipConfig.trunk_keepalive_s)
+    if keepalive != 0 and not 5 <= keepalive <= 3600:
+        raise ConfigError(f"{where}trunk_keepalive_s': 0 (none) or from 5 to 3600 seconds")
     if bool(values.get("trunk_username")) != bool(values.get("trunk_password_file")):
         raise ConfigError(f"{where}trunk_password_file': trunk_username and "
                           "trunk_password_file go together (or neither: challenges are then "

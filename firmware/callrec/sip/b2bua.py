@@ -44,8 +44,13 @@ The calling leg is `a` (the box is its UAS), the called leg `b` (the box is its 
   to such a caller (an offer in a provisional response needs 100rel). An ACK without a
   usable answer releases the call.
 
+- REGISTER from the office's PBX is relayed to the provider with the box's trunk address as
+  Contact, so incoming calls come to the box (sip/registration.py); from the trunk: 405.
+  The box sends OPTIONS to the provider every `trunk_keepalive_s` and reports a provider
+  that stops answering as `TrunkState` (sip/keepalive.py); `start()` sends the first.
+
 Not handled yet (answered so that the call stays safe): a re-INVITE without SDP (488),
-in-dialog INFO/UPDATE/REFER/MESSAGE (501), REGISTER (405), 100rel (420).
+in-dialog INFO/UPDATE/REFER/MESSAGE (501), 100rel (420).
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ from dataclasses import dataclass, field
 from callrec import events as ev
 from callrec.callflow import Action, CallInfo, Evidence, PrivacyRules
 from callrec.sip import headers as h
-from callrec.sip import sdp, trunk_auth
+from callrec.sip import keepalive, registration, sdp, trunk_auth
 from callrec.sip.b2bua_types import (  # re-exported: the B2BUA's vocabulary
     OTHER,
     Addr,
@@ -83,6 +88,7 @@ from callrec.sip.b2bua_types import (  # re-exported: the B2BUA's vocabulary
     StopTimer,
     TimerFired,
     TimerKey,
+    TrunkState,
     UpdateRelay,
 )
 from callrec.sip.digest import Credentials, NonceCounter
@@ -111,6 +117,7 @@ __all__ = [
     "StopTimer",
     "TimerFired",
     "TimerKey",
+    "TrunkState",
     "UpdateRelay",
 ]
 
@@ -319,6 +326,16 @@ class B2bua:
     _ports_ready: bool = False
     _now: float = 0.0  # the time of the event being handled
     _reply_to: Addr | None = None  # the source of the request being handled
+    registrations: registration.RegisterRelay = field(init=False)
+    keepalive: keepalive.KeepAlive = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.registrations = registration.RegisterRelay(self.config, self.token)
+        self.keepalive = keepalive.KeepAlive(self.config, self.token)
+
+    def start(self, at: float) -> list[Action]:
+        """What the line does once, as it starts: the first keep-alive."""
+        return self.keepalive.start(at)
 
     # -- entry ---------------------------------------------------------------------------
     def handle(self, event: ev.Event) -> list[Action]:
@@ -473,6 +490,9 @@ class B2bua:
         refusal = self._check_request(req)
         if refusal is not None:
             return [self._send(side, refusal)]
+        if req.method == "REGISTER" and side == "lan":
+            return self.registrations.request(req, self._reply_to or self.config.pbx_peer,
+                                              self._now)
         if req.to.tag is not None:
             return self._in_dialog(side, req)
         if req.method == "INVITE":
@@ -680,6 +700,9 @@ class B2bua:
             branch = resp.vias[0].branch or ""
         except (IndexError, h.HeaderError):
             return []
+        if side == "trunk" and resp.cseq.method in ("REGISTER", "OPTIONS"):  # not a call's
+            link = self.registrations if resp.cseq.method == "REGISTER" else self.keepalive
+            return link.response(resp, self._now)
         tx = self._clients.get((branch, resp.cseq.method))
         if tx is None or tx.side != side:
             return []  # not ours: a stray or forged response
@@ -1138,6 +1161,10 @@ class B2bua:
     # -- timers --------------------------------------------------------------------------
     def _timer(self, e: TimerFired) -> list[Action]:
         key = e.key
+        if key.call == registration.TIMERS:
+            return self.registrations.timer(key, self._now)
+        if key.call == keepalive.TIMERS:
+            return self.keepalive.timer(key, self._now)
         call = self.calls.get(key.call)
         if call is None:
             return []

@@ -35,6 +35,9 @@ class B2buaConfig:
     # The box's account at the provider: its 401/407 to what the box sends on the trunk
     # side are answered with it (sip/trunk_auth.py). None: challenges go to the office UA.
     trunk_credentials: Credentials | None = None
+    # OPTIONS to trunk_peer every so many seconds (sip/keepalive.py): keeps a NAT's pinhole
+    # open and tells whether the provider answers (TrunkState). 0: none.
+    trunk_keepalive_s: float = 30.0
 
     def address(self, side: Side) -> Addr:
         return self.lan if side == "lan" else self.trunk
@@ -177,6 +180,16 @@ class StopRecording(Action):
 
     call: str
     reason: str
+
+
+@dataclass(frozen=True)
+class TrunkState(Action):
+    """The provider answers the box's keep-alive OPTIONS again (reachable) or stopped
+    answering them (`since`: the event time, monotonic, of the first one unanswered)."""
+
+    reachable: bool
+    detail: str = ""
+    since: float = 0.0
 
 
 @dataclass(frozen=True)

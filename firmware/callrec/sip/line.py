@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -63,6 +63,7 @@ from callrec.sip.b2bua import (
     StopTimer,
     TimerFired,
     TimerKey,
+    TrunkState,
     UpdateRelay,
 )
 from callrec.sip.digest import Credentials
@@ -168,7 +169,8 @@ def b2bua_config(cfg: SipConfig) -> B2buaConfig:
         pbx_peer=cfg.address("pbx_peer"), trunk_peer=cfg.address("trunk_peer"),
         rtp_ports=cfg.rtp_range, line=cfg.name, announce_to_office=cfg.announce_to_office,
         record_incoming=cfg.record_incoming, record_outgoing=cfg.record_outgoing,
-        never_record=cfg.never_record, **_credentials(cfg),
+        never_record=cfg.never_record, trunk_keepalive_s=cfg.trunk_keepalive_s,
+        **_credentials(cfg),
     )
 
 
@@ -204,12 +206,14 @@ class SipLine:
         on_indexed: Callable[[dict[str, Any] | None], None] = lambda meta: None,
         on_evidence: Callable[[Evidence, PlaybackProof | None], None] = lambda e, p: None,
         on_finished: Callable[[str, str], None] = lambda outcome, direction: None,
+        on_trunk_state: Callable[[bool, str], None] = lambda reachable, detail: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
         self.prompts = prompts
         self.new_recorder = new_recorder
         self.on_indexed, self.on_evidence, self.on_finished = on_indexed, on_evidence, on_finished
+        self.on_trunk_state = on_trunk_state
         self.clock = clock
         self.b2bua = B2bua(b2bua_config(cfg), privacy=privacy)
         self.events: queue.Queue[ev.Event] = queue.Queue(MAX_QUEUE)
@@ -269,6 +273,8 @@ class SipLine:
             "transport": self.transport.counters(),
             "relay": self.relay.counters(),
             "dropped_events": self.dropped_events,
+            "registrations": self.b2bua.registrations.status(self.clock()),
+            "provider_reachable": self.b2bua.keepalive.reachable,
         }
 
     # -- from other threads: enqueue only -------------------------------------------------
@@ -289,6 +295,8 @@ class SipLine:
 
     # -- the decision thread --------------------------------------------------------------
     def _run(self) -> None:
+        for action in self.b2bua.start(self.clock()):  # the first keep-alive
+            self._do(action)
         while not self._stop.is_set():
             next_at = self._timers.next_at()
             timeout = 1.0 if next_at is None else min(1.0, max(0.0, next_at - self.clock()))
@@ -414,6 +422,15 @@ class SipLine:
         self.outcomes[a.outcome] += 1
         log.info("SIP call %s finished: %s (%s)", a.call, a.outcome, a.direction)
         self.on_finished(a.outcome, a.direction)
+
+    def _do_TrunkState(self, a: TrunkState) -> None:
+        """The provider stopped answering the keep-alive (a fault saying since when, local
+        time) or answers again (cleared)."""
+        since = datetime.now().astimezone() - timedelta(seconds=max(0.0, self.clock() - a.since))
+        detail = "" if a.reachable else f"{a.detail} since {since:%H:%M}"
+        (log.info if a.reachable else log.warning)("SIP line %s: %s", self.cfg.name,
+                                                   detail or a.detail)
+        self.on_trunk_state(a.reachable, detail)
 
     def _meta(self, rec: _CallRecording) -> dict[str, Any]:
         info = rec.info
