@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from callrec.sim.harness import Appliance, Pulse, write_config
+from sip_box import SipBox, start_sip_box
 from sip_peers import sip_peers  # noqa: F401  # the SIPp/baresip fixture, for test_sip_*
 from support import need_tool
 
@@ -59,3 +60,15 @@ def appliance(tmp_path: Path, pulse: Pulse, media: dict[str, Path]) -> Iterator[
         yield app
     finally:
         app.stop()
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory, pulse: Pulse,
+        media: dict[str, Path]) -> Iterator[SipBox]:
+    """The appliance on a SIP line between real peers (tests/sip_box.py): one per test
+    module, as starting one takes seconds; each test tells its recordings apart by mark()."""
+    b = start_sip_box(tmp_path_factory.mktemp("sipbox"), pulse, media["prompt"])
+    try:
+        yield b
+    finally:
+        b.app.stop()

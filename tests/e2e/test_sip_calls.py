@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,7 @@ import pytest
 
 from audiocheck import best_match, read_wav
 from callrec.privacy.donotrecord import normalise_number
-from callrec.sim.harness import Pulse
-from sip_box import PBX_HOST, PROVIDER_HOST, SCENARIOS, SipBox, pcap_audio, start_sip_box
+from sip_box import PBX_HOST, PROVIDER_HOST, SCENARIOS, SipBox, pcap_audio
 from sip_peers import Baresip, PeerFactory, Sipp
 
 pytestmark = pytest.mark.sip
@@ -31,15 +29,6 @@ TALK_S = 8.5  # how long the office stays in a call it hangs up: the speech, and
 SIPP_TIMEOUT_S = 60.0  # SIPp's own global timeout: generous, the machine is shared
 STRANGER_HOST = "127.0.0.99"  # neither configured peer
 
-
-@pytest.fixture(scope="module")
-def box(tmp_path_factory: pytest.TempPathFactory, pulse: Pulse,
-        media: dict[str, Path]) -> Iterator[SipBox]:
-    b = start_sip_box(tmp_path_factory.mktemp("sipbox"), pulse, media["prompt"])
-    try:
-        yield b
-    finally:
-        b.app.stop()
 
 
 def test_incoming_call_recorded_on_two_channels(box: SipBox, sip_peers: PeerFactory,

@@ -16,7 +16,6 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +27,6 @@ import pytest
 from audiocheck import best_match
 from callrec.audit import open_audit_for_reading
 from callrec.privacy.pseudonym import Pseudonymizer, pseudonym_key
-from callrec.sim.harness import Pulse
 from callrec.storage.open_store import open_keys
 from sip_box import (
     MEDIA_TIMEOUT_S,
@@ -39,7 +37,6 @@ from sip_box import (
     TRUNK_USER,
     SipBox,
     pcap_audio,
-    start_sip_box,
 )
 from sip_peers import Baresip, PeerFactory, Sipp
 from support import digest_params
@@ -52,15 +49,6 @@ CALLER = "0612345678"  # the provider's caller in the UAC scenarios; the number 
 OFFICE = "0140000000"
 OFFICE_PASSWORD = "office-secret-42"  # the office phone's own account at the provider
 
-
-@pytest.fixture(scope="module")
-def box(tmp_path_factory: pytest.TempPathFactory, pulse: Pulse,
-        media: dict[str, Path]) -> Iterator[SipBox]:
-    b = start_sip_box(tmp_path_factory.mktemp("sipbox"), pulse, media["prompt"])
-    try:
-        yield b
-    finally:
-        b.app.stop()
 
 
 # -- what the peers saw ---------------------------------------------------------------------

@@ -26,15 +26,6 @@ PHONE_REALM = "registrar.test"  # not the box's configured realm: the phone answ
 KEEPALIVE_S = 5.0
 
 
-@pytest.fixture(scope="module")
-def box(tmp_path_factory: pytest.TempPathFactory, pulse: Pulse,
-        media: dict[str, Path]) -> Iterator[SipBox]:
-    b = start_sip_box(tmp_path_factory.mktemp("sipbox-reg"), pulse, media["prompt"])
-    try:
-        yield b
-    finally:
-        b.app.stop()
-
 
 def test_office_registers_through_the_box_then_receives_a_call(
         box: SipBox, sip_peers: PeerFactory) -> None:

@@ -281,6 +281,15 @@ def _in_invite_transaction(inv: Request, method: str, to: str) -> Request:
     return Request(SIP_VERSION, hd, b"", method, inv.uri)
 
 
+def _answer(msg: Request | Response, offer: sdp.SessionDescription | None
+            ) -> tuple[sdp.SessionDescription, sdp.MediaState]:
+    """The SDP answer `msg` carries to `offer`, and its media (NotRecordableError: none)."""
+    answer = _sdp_body(msg)
+    if answer is None:
+        raise sdp.NotRecordableError("no SDP answer")
+    return answer, sdp.read_media(answer, offer)
+
+
 def _awaiting_answer(offered: sdp.MediaState) -> sdp.MediaState:
     """A leg's media while the box waits for its peer's answer: the codecs the box offered,
     no address yet (the relay latches it from the peer's first packet), not on hold."""
@@ -897,10 +906,7 @@ class B2bua:
             dst.confirmed = True
             return [self._send(dst.side, ack), *self._bye(call, dst, "caller cancelled")]
         try:
-            answer = _sdp_body(resp)
-            if answer is None:
-                raise sdp.NotRecordableError("no SDP answer")
-            dst.media = sdp.read_media(answer, relay.offer)
+            answer, dst.media = _answer(resp, relay.offer)
         except (sdp.SdpError, sdp.NotRecordableError):
             if not relay.initial:
                 # A re-INVITE answered with media the box cannot check: refused towards the
@@ -1018,10 +1024,7 @@ class B2bua:
         learns where to send, and the prompt starts. An answer the box cannot record (or
         none) ends the call: never connected unrecorded."""
         try:
-            answer = _sdp_body(ack)
-            if answer is None:
-                raise sdp.NotRecordableError("no SDP answer in the ACK")
-            leg.media = sdp.read_media(answer, relay.src_offer)
+            _, leg.media = _answer(ack, relay.src_offer)
         except (sdp.SdpError, sdp.NotRecordableError):
             out = [*self._bye(call, call.a, "media not recordable"),
                    *self._bye(call, call.b, "media not recordable")]
