@@ -17,6 +17,13 @@ PROD_ALSA=/etc/alsa/conf.d/50-callrec.conf
 PROD_UDEV=/etc/udev/rules.d/99-callrec.rules
 PROD_USB_UDEV=/etc/udev/rules.d/99-callrec-usb.rules
 PROD_USB_MOUNT=/etc/systemd/system/media-callrec.mount
+PROD_AVAHI=/etc/avahi/services/callrec.service
+# http://callrec.local: avahi publishes <hostname>.local. Raspberry Pi OS's default hostname is
+# renamed to this one; any other (set with Imager or raspi-config) is somebody's choice, kept.
+ETC_HOSTNAME=/etc/hostname
+ETC_HOSTS=/etc/hosts
+PI_DEFAULT_HOSTNAME=raspberrypi
+APPLIANCE_HOSTNAME=callrec
 PROD_LOG=/var/log/callrec-install.log
 PROD_USER=callrec
 
@@ -24,8 +31,10 @@ PROD_USER=callrec
 # hw/plug/asym, and the plugins would map ~14 MB of libraries into the daemon.
 # libsndfile1: the transcoder (Opus, FLAC) through soundfile, whose wheels bundle it only on
 # x86_64 and aarch64; a 32-bit Raspberry Pi OS (Pi Zero 2, Pi 3) uses Debian's.
+# avahi-daemon: mDNS, so the technician's laptop finds the web UI as callrec.local (Raspberry Pi
+# OS ships it; Lite images built without it get it here).
 PROD_PACKAGES=(python3-venv python3-dev build-essential portaudio19-dev
-  alsa-utils espeak-ng sox libsndfile1)
+  alsa-utils espeak-ng sox libsndfile1 avahi-daemon)
 DEV_PACKAGES=(python3-venv python3-dev build-essential portaudio19-dev pulseaudio pulseaudio-utils
   libasound2-plugins alsa-utils espeak-ng sox libsndfile1)
 # For tests/install: shellcheck, and systemd for systemd-analyze; fonts for browser screenshots.
@@ -579,6 +588,66 @@ prod_unit() {
   ok "callrec.service active, web UI answers on $url (after ${i} checks)"
 }
 
+# The web UI advertised over mDNS/DNS-SD (_http._tcp on web.port, TXT path=/): avahi-daemon
+# reads /etc/avahi/services by itself; reloaded anyway when the file changed.
+prod_mdns() {
+  local port host rendered before=$CHANGED
+  port=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.port)
+  host=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.host)
+  [[ $port =~ ^[0-9]+$ ]] || die "web.port is not a number: $port"
+  rendered=$(mktemp)
+  CLEANUP_FILES+=("$rendered")
+  sed "s|<port>8080</port>|<port>$port</port>|" "$REPO/hw/avahi/callrec.service" >"$rendered"
+  CHANGED=0
+  install_file "$rendered" "$PROD_AVAHI" 0644
+  "$PROD_VENV/bin/python" - "$PROD_AVAHI" "$port" <<'PY' >>"$LOG" 2>&1 || die "$PROD_AVAHI is not a valid avahi service file for port $port (see log)"
+import sys
+import xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+services = [(s.findtext("type"), s.findtext("port")) for s in root.iter("service")]
+assert root.tag == "service-group" and ("_http._tcp", sys.argv[2]) in services, services
+PY
+  ok "$PROD_AVAHI advertises _http._tcp on port $port"
+  if [ "$CHANGED" = 1 ] && systemd_running && systemctl is-active --quiet avahi-daemon.service; then
+    try systemctl reload avahi-daemon.service || warn "avahi-daemon did not reload: the advertisement applies after its restart"
+  fi
+  CHANGED=$before # the daemon does not read this file: no restart for it
+  case $host in
+    127.* | ::1 | localhost) warn "web.host = $host: the web UI is not reachable from the LAN, so the advertisement leads nowhere" ;;
+  esac
+}
+
+# http://callrec.local needs the hostname callrec. Changed only from Raspberry Pi OS's default.
+prod_hostname() {
+  local current
+  current=$(tr -d '[:space:]' 2>/dev/null <"$ETC_HOSTNAME" || true)
+  if [ -z "$current" ]; then current=$(hostname 2>/dev/null || true); fi
+  if [ "$current" != "$PI_DEFAULT_HOSTNAME" ]; then
+    ok "hostname '$current' kept (only Raspberry Pi OS's default '$PI_DEFAULT_HOSTNAME' is changed): mDNS name $current.local"
+    return
+  fi
+  note "hostname is Raspberry Pi OS's default '$PI_DEFAULT_HOSTNAME': renaming it to '$APPLIANCE_HOSTNAME' so that http://$APPLIANCE_HOSTNAME.local finds the box"
+  # /etc/hosts first: sudo and others resolve their own hostname through the 127.0.1.1 line.
+  if grep -Eq '^127\.0\.1\.1[[:space:]]' "$ETC_HOSTS" 2>/dev/null; then
+    run sed -i -E "s/^127\.0\.1\.1[[:space:]].*/127.0.1.1\t$APPLIANCE_HOSTNAME/" "$ETC_HOSTS"
+  else
+    printf '127.0.1.1\t%s\n' "$APPLIANCE_HOSTNAME" >>"$ETC_HOSTS"
+  fi
+  if systemd_running && command -v hostnamectl >/dev/null 2>&1; then
+    run hostnamectl set-hostname "$APPLIANCE_HOSTNAME" # /etc/hostname and the running name
+  else
+    # A chroot or image build: the file only (setting the running name would rename the host
+    # the image is built on); the name applies from the next boot.
+    printf '%s\n' "$APPLIANCE_HOSTNAME" >"$ETC_HOSTNAME"
+  fi
+  [ "$(tr -d '[:space:]' <"$ETC_HOSTNAME")" = "$APPLIANCE_HOSTNAME" ] || die "$ETC_HOSTNAME does not say $APPLIANCE_HOSTNAME"
+  grep -Eq "^127\.0\.1\.1[[:space:]]+$APPLIANCE_HOSTNAME\$" "$ETC_HOSTS" || die "$ETC_HOSTS has no 127.0.1.1 line for $APPLIANCE_HOSTNAME"
+  if systemd_running && systemctl is-active --quiet avahi-daemon.service; then
+    try systemctl restart avahi-daemon.service || warn "avahi-daemon did not restart: callrec.local answers after the next boot"
+  fi
+  ok "hostname changed from '$PI_DEFAULT_HOSTNAME' to '$APPLIANCE_HOSTNAME' ($ETC_HOSTNAME, $ETC_HOSTS): mDNS name $APPLIANCE_HOSTNAME.local"
+}
+
 prod_install() {
   [ "$(id -u)" -eq 0 ] || die "the appliance install needs root: sudo ./$PROG"
   log_init "$PROD_LOG"
@@ -607,6 +676,9 @@ prod_install() {
   prod_usb_units
   step "Raspberry Pi boot configuration (UART, I2S)"
   check_boot_config
+  step "Hostname and mDNS (http://$APPLIANCE_HOSTNAME.local)"
+  prod_hostname
+  prod_mdns
   step "systemd unit"
   prod_unit
   step "Done"
@@ -614,6 +686,7 @@ prod_install() {
   local address
   address=$(hostname -I 2>/dev/null | awk '{print $1}')
   say "callrec is installed. Web UI: http://${address:-$(hostname)}:$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.port)/"
+  say "On the LAN (mDNS): http://$(tr -d '[:space:]' <"$ETC_HOSTNAME").local:$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.port)/"
   if systemd_running && systemctl is-active --quiet callrec.service; then
     local code
     if code=$(env -C / runuser -u "$PROD_USER" -- "$PROD_VENV/bin/callrec" setup-code --config "$PROD_CONFIG" 2>>"$LOG"); then
@@ -667,6 +740,10 @@ prod_uninstall() {
   if command -v udevadm >/dev/null 2>&1 && systemd_running; then try udevadm control --reload-rules || true; fi
   for f in "$PROD_USB_MOUNT" "$PROD_USB_UDEV"; do [ ! -e "$f" ] || die "$f still there"; done
   ok "removed $PROD_USB_MOUNT, $PROD_USB_UDEV"
+  step "mDNS advertisement"
+  run rm -f "$PROD_AVAHI"
+  [ ! -e "$PROD_AVAHI" ] || die "$PROD_AVAHI still there"
+  ok "removed $PROD_AVAHI (the hostname is left as it is)"
   step "venv, ALSA config, udev rule"
   if [ -d "$PROD_VENV" ]; then
     [ -f "$PROD_VENV/pyvenv.cfg" ] || die "$PROD_VENV is not a venv: not removing it"

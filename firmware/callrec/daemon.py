@@ -8,10 +8,12 @@ writes the prompt; cheroot's workers serve the web UI. Start in order, stop in r
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import logging
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +56,7 @@ from callrec.listener import LineListener
 from callrec.privacy.donotrecord import DoNotRecord, DoNotRecordError, sealer_for
 from callrec.privacy.pseudonym import Pseudonymizer, pseudonym_key
 from callrec.recorder import Recorder
+from callrec.sdnotify import Backlog, Notifier, Watchdog
 from callrec.sip.line import SipLine, SipLineError
 from callrec.sip.stereo import RATE
 from callrec.status import StatusBoard
@@ -76,6 +79,12 @@ log = logging.getLogger(__name__)
 
 SIP_STATUS_EVERY_S = 2.0
 TICK_S = 0.5  # timeouts are whole seconds (ring gap 8 s, answer guess 6 s): finer costs CPU
+# systemd's watchdog is fed only while every recorder drains its queue: one that has sat on
+# queued audio this long is wedged (a sync on a slow SD card takes seconds; a dying USB stick
+# fails its commands after the kernel's 30 s SCSI timeout and a retry), and a restart is the
+# way out. With WatchdogSec=30 the restart comes at most 90 s after the recorder stopped.
+RECORDER_STALL_S = 60.0
+SYSTEMD_STATUS_EVERY_S = 1.0  # the `systemctl status` line is refreshed at most this often
 
 
 @dataclass(frozen=True)
@@ -217,6 +226,15 @@ class Daemon:
         self._current: _CurrentCall | None = None
         self._stop = threading.Event()
         self._web: Any = None
+        # systemd (Type=notify, WatchdogSec): readiness, a status line, watchdog pings fed by
+        # loop() while the recorders drain (the line's and every SIP call's).
+        self.notifier = Notifier()
+        self.watchdog = Watchdog(self.notifier)
+        self._backlogs: weakref.WeakKeyDictionary[Recorder, Backlog] = weakref.WeakKeyDictionary()
+        self._backlogs[self.recorder] = Backlog(RECORDER_STALL_S)
+        self._backlogs_lock = threading.Lock()  # SIP recorders are added on the SIP thread
+        self._recorders_stalled = False
+        self._systemd_status_at = 0.0
 
     # -- volumes: these run on the recorder thread (probing can block on a dying stick) -----
     def _choose_volume(self) -> str:
@@ -268,6 +286,8 @@ class Daemon:
                 on_evidence=self._record_evidence,
                 on_finished=lambda outcome, direction: self.events.put(
                     SipCallFinished(outcome, direction)),
+                on_trunk_state=lambda ok, detail: self.events.put(
+                    ev.BoardFault("sip", ok, detail)),
             )
         except SipLineError as exc:
             log.error("%s", exc)
@@ -278,7 +298,7 @@ class Daemon:
 
     def _new_sip_recorder(self) -> Recorder:
         """A SIP call's own recorder: both directions, the same volumes and fall-back."""
-        return Recorder(
+        recorder = Recorder(
             self.store,
             RATE,
             self.config.storage.fsync_interval_s,
@@ -288,6 +308,9 @@ class Daemon:
             on_fallback=self._on_fallback,
             channels=2,
         )
+        with self._backlogs_lock:  # watched until it is garbage (weak keys)
+            self._backlogs[recorder] = Backlog(RECORDER_STALL_S)
+        return recorder
 
     # -- saying no: the do-not-record list and the evidence ------------------------------------
     def _load_do_not_record(self) -> DoNotRecord | None:
@@ -409,6 +432,7 @@ class Daemon:
         log.info("web UI on http://%s:%s", w.host, self._web.port)
 
     def start(self) -> None:
+        self.notifier.status("starting: checking recordings")
         Path(self.config.runtime_dir).mkdir(parents=True, exist_ok=True, mode=0o750)
         self._load_prompts()
         recovered = self.store.recover()
@@ -433,12 +457,14 @@ class Daemon:
         threading.Thread(target=self._check_audit, name="audit-check", daemon=True).start()
         self.status.publish(self.flow)
         release_free_memory()  # what start-up allocated and dropped
+        self.notifier.ready(self._systemd_status())  # the web UI answers: the start job ends
 
     def stop(self) -> None:
         self._stop.set()
 
     def shutdown(self) -> None:
         """Stop everything in reverse order; a call in progress is closed and kept."""
+        self.notifier.stopping()
         if self.flow.state is State.RECORDING:
             for action in self.flow.handle(ev.Hook(off_hook=False)):
                 self._do(action)
@@ -455,9 +481,13 @@ class Daemon:
         self.transcoder.stop()
         self.housekeeper.stop()
         self.store.close()
+        self.notifier.close()
 
     def run(self) -> None:
         """Start, then handle events until stop() (or SIGTERM via the CLI)."""
+        # systemd's watchdog kills with SIGABRT: every thread's stack then goes to the journal
+        # (code locations only), which shows where the loop or the recorder hung.
+        faulthandler.enable()
         try:
             self.start()
             self.loop()
@@ -474,6 +504,55 @@ class Daemon:
                 event = ev.Tick()
                 next_tick = time.monotonic() + TICK_S
             self.handle(event)
+            self._tell_systemd()
+
+    # -- systemd: the status line and the watchdog (daemon thread) ---------------------------
+    def _tell_systemd(self) -> None:
+        """After each event: the status line when it changed, and the watchdog ping (paced
+        to half its interval). Only this loop pings: if it hangs, systemd restarts us."""
+        if not self.notifier.enabled:
+            return
+        now = time.monotonic()
+        if now - self._systemd_status_at >= SYSTEMD_STATUS_EVERY_S:
+            self._systemd_status_at = now
+            self.notifier.status(self._systemd_status())
+        if self.watchdog.enabled and self._recorders_keep_up(now):
+            self.watchdog.ping()
+
+    def _recorders_keep_up(self, now: float) -> bool:
+        """The line's recorder thread runs, and no recorder thread sits on queued audio."""
+        with self._backlogs_lock:
+            watched = list(self._backlogs.items())
+        problem = ""
+        alive, _ = self.recorder.health()
+        if not alive:
+            problem = "the recorder thread ended"
+        for recorder, backlog in watched:
+            alive, queued = recorder.health()
+            if alive and backlog.stalled(queued, now):  # a SIP call's ends with its call
+                problem = f"a recorder thread has not taken its queue for {RECORDER_STALL_S:.0f} s"
+        if problem and not self._recorders_stalled:
+            log.error("%s: watchdog pings stop, systemd restarts the service", problem)
+        elif not problem and self._recorders_stalled:
+            log.warning("the recorders keep up again: watchdog pings resume")
+        self._recorders_stalled = bool(problem)
+        return not problem
+
+    def _systemd_status(self) -> str:
+        """One short line for `systemctl status`: state, SIP calls, fault names (no details,
+        nothing personal), e.g. "idle; 2 SIP calls; faults: none"."""
+        try:
+            snap = self.status.snapshot()  # also asks the SIP line for its counters
+        except RuntimeError:  # a SIP call table changed size while counted: next time
+            return self.notifier.last_status
+        parts = [str(snap.get("state") or self.flow.state.value)]
+        sip = snap.get("sip")
+        if isinstance(sip, dict):
+            calls = int(sip.get("calls", 0))
+            parts.append(f"{calls} SIP call{'' if calls == 1 else 's'}")
+        faults = sorted({str(f.get("part")) for f in snap.get("faults") or []})
+        parts.append("faults: " + (", ".join(faults) if faults else "none"))
+        return "; ".join(parts)
 
     # -- one event -------------------------------------------------------------------------
     def handle(self, event: ev.Event) -> None:

@@ -167,6 +167,10 @@ class Recorder:
         call's recorder, from the line's thread, which must not block on a disk)."""
         self._queue.put(_Quit())
 
+    def health(self) -> tuple[bool, int]:
+        """(thread alive, items waiting for it): the daemon's watchdog checks that it drains."""
+        return self._thread.is_alive(), self._queue.qsize()
+
     def stop(self) -> None:
         if self._thread.is_alive():
             self._queue.put(_Quit())

@@ -103,7 +103,7 @@ def test_every_unit_option_has_a_comment_saying_why() -> None:
 @pytest.mark.parametrize(
     ("key", "value"),
     [
-        ("Type", "simple"),
+        ("Type", "notify"),
         ("ExecStart", f"{EXEC_START} run --config /etc/callrec/callrec.toml"),
         ("User", "callrec"),
         ("Group", "callrec"),
