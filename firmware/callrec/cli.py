@@ -151,6 +151,57 @@ def cmd_storage_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_selftest(args: argparse.Namespace) -> int:
+    """Check the board, the audio path, storage, clock and keys. With the daemon running it
+    owns the board: the daemon runs the checks (asked through its API, with a technician's
+    or administrator's token); else this process opens the board itself."""
+    import urllib.error
+    import urllib.request
+
+    from callrec import selftest as st
+    from callrec.subject_cli import _loopback, daemon_running
+
+    config = _config(args)
+    if daemon_running(config):
+        token = (Path(args.token_file).read_text().strip() if args.token_file
+                 else os.environ.get("CALLREC_TOKEN", ""))
+        if not token:
+            print("callrec: the daemon is running and owns the board: give an API token of a "
+                  "technician or administrator (--token-file, or $CALLREC_TOKEN), use the web "
+                  "UI (Self-test), or stop the daemon and run this again.", file=sys.stderr)
+            return 3
+        url = f"http://{_loopback(config)}:{config.web.port}/api/v1/selftest"
+        req = urllib.request.Request(
+            url, data=b"", method="POST", headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310
+                report = st.Report.from_dict(json.load(resp))
+        except urllib.error.HTTPError as exc:
+            try:
+                why = json.loads(exc.read()).get("error", "")
+            except (ValueError, AttributeError):
+                why = ""
+            print(f"callrec: the daemon refused: {exc.code} {why}".rstrip(), file=sys.stderr)
+            return 3
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            print(f"callrec: the daemon's API cannot be reached: {exc}", file=sys.stderr)
+            return 3
+    else:
+        from callrec.board.board import BoardError
+        from callrec.selftest_run import run_direct
+
+        try:
+            report = run_direct(config)
+        except BoardError as exc:
+            print(f"callrec: {exc}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=1))
+    else:
+        print(st.format_table(report))
+    return report.exit_code
+
+
 def _existing_keys(config: Config) -> KeyStore | None:
     """The key store as it is (never creates a device key, opens it with the configured
     hardware binding); None, with the reason printed."""
@@ -396,6 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("run", cmd_run, "run the recorder daemon and its web UI (foreground)")
     s = add("status", cmd_status, "show the line state and any fault (exit 1 on a fault)")
     s.add_argument("--json", action="store_true", help="print the raw status as JSON")
+    t = add("selftest", cmd_selftest, "check the board, MCU, pins, audio path (a test tone "
+            "through the announcement relay and back), storage, clock and keys; exit 0 when "
+            "nothing failed, 1 when a check failed, 3 when it could not run (a call in "
+            "progress, no token)")
+    t.add_argument("--json", action="store_true", help="print the report as JSON")
+    t.add_argument("--token-file", help="API token file (technician or administrator), when "
+                   "the daemon is running (or $CALLREC_TOKEN)")
     add("setup-code", cmd_setup_code, "print the one-time code that the first web login needs")
     add("reindex", cmd_reindex, "rebuild the recordings index from the sidecar files")
     storage = sub.add_parser("storage", help="recordings storage").add_subparsers(

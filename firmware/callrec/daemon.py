@@ -57,6 +57,7 @@ from callrec.privacy.donotrecord import DoNotRecord, DoNotRecordError, sealer_fo
 from callrec.privacy.pseudonym import Pseudonymizer, pseudonym_key
 from callrec.recorder import Recorder
 from callrec.sdnotify import Backlog, Notifier, Watchdog
+from callrec.selftest_run import SelfTestService
 from callrec.sip.line import SipLine, SipLineError
 from callrec.sip.stereo import RATE
 from callrec.status import StatusBoard
@@ -226,6 +227,8 @@ class Daemon:
         self._current: _CurrentCall | None = None
         self._stop = threading.Event()
         self._web: Any = None
+        # The self-test (web UI, `callrec selftest`): on its own thread, only on an idle line.
+        self.selftest = SelfTestService.for_daemon(self)
         # systemd (Type=notify, WatchdogSec): readiness, a status line, watchdog pings fed by
         # loop() while the recorders drain (the line's and every SIP call's).
         self.notifier = Notifier()
@@ -425,6 +428,7 @@ class Daemon:
             status=self.status.snapshot,
             setup_code=setup_code,
             audit=self.audit,
+            selftest=self.selftest,
         )
         w = self.config.web
         self._web = WebServer(make_app(ctx), w.host, w.port, w.threads)
@@ -637,6 +641,7 @@ class Daemon:
         if prompt is None:
             self.events.put(AnnouncementDone(ok=False, error="no valid prompt installed"))
             return
+        self.selftest.preempt()  # a self-test gives the line back before the relay closes
         self.board.set_relay(True)
         proof = self.player.play(
             prompt, lambda ok, err: self.events.put(AnnouncementDone(ok=ok, error=err))

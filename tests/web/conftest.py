@@ -14,6 +14,7 @@ from webtest_support import (
     SETUP_CODE,
     Appliance,
     FakeClock,
+    FakeSelfTest,
     add_recording,
 )
 
@@ -65,6 +66,7 @@ def _start(tmp_path: Path, with_users: bool) -> Iterator[Appliance]:
         users=users,
         status=lambda: dict(status),
         setup_code=lambda: setup_code[0],
+        selftest=FakeSelfTest(),
     )
     server = WebServer(make_app(ctx, clock=clock), "127.0.0.1", 0, threads=4, poll_interval_s=0.02)
     server.start()

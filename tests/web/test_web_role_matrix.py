@@ -33,11 +33,12 @@ SUBJECTS = "subjects.manage"
 # The designed role table (issue 5 item 1), written out independently of permissions.py.
 EVERYTHING = {
     "recordings.list", "recordings.listen", "recordings.erase", "status.view", "users.manage",
-    "tokens.own", "audit.view", "processing.record", SUBJECTS,
+    "tokens.own", "audit.view", "processing.record", SUBJECTS, "selftest.run",
 }
 DESIGN: dict[str, set[str]] = {
     "admin": EVERYTHING,
-    "technician": {"status.view", "users.manage"},  # never hears a call
+    # Never hears a call; runs the self-test (a tone on an idle line, nothing recorded).
+    "technician": {"status.view", "users.manage", "selftest.run"},
     "supervisor": {"recordings.list", "recordings.listen", "status.view"},
     "privacy_officer": {"recordings.list", "recordings.listen", "recordings.erase",
                         "status.view", "audit.view", "processing.record", SUBJECTS},
@@ -128,6 +129,15 @@ def _to_login(c: Ctx, resp: Response) -> str | None:
     return None if resp.header("Location") == "/login" else "not sent to /login"
 
 
+def _selftest_ran(c: Ctx, resp: Response) -> str | None:
+    runner = c.app.ctx.selftest
+    return None if runner is not None and getattr(runner, "runs", 0) else "self-test not run"
+
+
+def _json_report(c: Ctx, resp: Response) -> str | None:
+    return None if "results" in resp.json() else "no report"
+
+
 def _contains(*words: str) -> Check:
     def check(c: Ctx, resp: Response) -> str | None:
         lost = [w for w in words if w not in resp.text]
@@ -177,6 +187,10 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", f"/api/v1/recordings/{ID}/audio"): Row("recordings.listen", check=_audio),
     ("DELETE", f"/api/v1/recordings/{ID}"): Row("recordings.erase", check=_erased),
     ("GET", "/api/v1/audit"): Row("audit.view"),
+    ("GET", "/selftest"): Row("selftest.run", check=_contains("<h1>Self-test</h1>")),
+    ("POST", "/selftest"): Row("selftest.run", ok=(303,), check=_selftest_ran),
+    ("GET", "/api/v1/selftest"): Row("selftest.run", check=_json_report),
+    ("POST", "/api/v1/selftest"): Row("selftest.run", check=_json_report),
 }
 
 # The subject requests (web/callrec_web/subjects.py): guarded by subjects.manage. Their

@@ -42,6 +42,38 @@ class FakeClock:
         self.now += seconds
 
 
+class FakeSelfTest:
+    """The daemon's self-test as the web layer sees it: run() gives a report, or raises
+    LineBusy while `busy` (a call is in progress)."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.busy = False
+        self.statuses = {"board": "ok", "audio": "ok", "storage": "ok"}
+        self._last: dict[str, Any] | None = self.report()
+
+    def report(self) -> dict[str, Any]:
+        from callrec.selftest import CheckResult, Report
+
+        results = tuple(CheckResult(item, status, f"{item} detail {self.runs}",
+                                    "" if status == "ok" else f"fix the {item}")
+                        for item, status in self.statuses.items())
+        return Report("2024-05-01T10:00:00+00:00", "2024-05-01T10:00:03+00:00", "daemon", "sim",
+                      results).as_dict()
+
+    def run(self) -> dict[str, Any]:
+        from callrec.selftest import LineBusy
+
+        if self.busy:
+            raise LineBusy()
+        self.runs += 1
+        self._last = self.report()
+        return self._last
+
+    def last(self) -> dict[str, Any] | None:
+        return self._last
+
+
 @dataclass
 class Response:
     status: int

@@ -10,7 +10,7 @@ from typing import Any
 
 import bottle
 
-from callrec_web import api, donotrecord, info, pages, subjects
+from callrec_web import api, donotrecord, info, pages, selftest, subjects
 from callrec_web.access import Guard, Runtime, WebError, check_body_size, is_api
 from callrec_web.context import WebContext
 from callrec_web.ratelimit import LoginThrottle
@@ -66,6 +66,7 @@ def make_app(ctx: WebContext, *, clock: Callable[[], float] = time.monotonic) ->
     info.install(app, rt)  # /privacy (public) and /privacy/record
     subjects.install(app, rt)  # People: requests about a person (privacy officer)
     donotrecord.install(app, rt)  # the do-not-record list (privacy officer)
+    selftest.install(app, rt)  # the self-test (technician, administrator)
     for route in app.routes:
         Guard.check_route(route)  # fail at start, not at the first request
     handler = _error_handler(rt)

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from callrec.audit import AuditLog
 from callrec.config import Config
 from callrec.storage.recordings import RecordingStore
 from callrec_web.users import UserStore
+
+
+class SelfTestRunner(Protocol):
+    """The daemon's self-test (callrec.selftest_run.SelfTestService)."""
+
+    def run(self) -> dict[str, Any]:
+        """Run it (or join the run in progress): the report; raises LineBusy in a call."""
+        ...
+
+    def last(self) -> dict[str, Any] | None:
+        """The last report, if any."""
+        ...
 
 
 @dataclass
@@ -21,3 +33,4 @@ class WebContext:
     setup_code: Callable[[], str | None]  # the one-time first-start code, None once users exist
     https: bool = False  # served over TLS (directly or by a proxy): cookies get Secure
     audit: AuditLog | None = None  # the access log (the daemon's); None: nothing is logged
+    selftest: SelfTestRunner | None = None  # None: no board here (the page says so)

@@ -17,10 +17,12 @@ PROCESSING_RECORD = "processing.record"
 # Requests about a person (access, erasure, restriction, rectification, objection), and
 # playing or exporting a restricted recording (with a stated reason).
 SUBJECTS_MANAGE = "subjects.manage"
+# Run the self-test: it closes the announcement relay and plays a tone on an idle line.
+SELFTEST_RUN = "selftest.run"
 
 PERMISSIONS = frozenset(
     {RECORDINGS_LIST, RECORDINGS_LISTEN, RECORDINGS_ERASE, STATUS_VIEW, USERS_MANAGE, TOKENS_OWN,
-     AUDIT_VIEW, PROCESSING_RECORD, SUBJECTS_MANAGE}
+     AUDIT_VIEW, PROCESSING_RECORD, SUBJECTS_MANAGE, SELFTEST_RUN}
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -31,7 +33,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
          PROCESSING_RECORD, SUBJECTS_MANAGE}
     ),
     # The technician keeps the appliance running but never hears a call.
-    "technician": frozenset({STATUS_VIEW, USERS_MANAGE}),
+    "technician": frozenset({STATUS_VIEW, USERS_MANAGE, SELFTEST_RUN}),
 }
 
 

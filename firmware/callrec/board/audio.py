@@ -80,6 +80,7 @@ class LineAudio:
         self._playback: Any = None
         self._sink: FrameSink | None = None
         self._play_lock = threading.Lock()
+        self._taps: tuple[FrameSink, ...] = ()  # extra listeners (the self-test), after sink
         self.last_frame_at = 0.0  # monotonic time of the last capture callback
 
     # PortAudio calls this from its own thread: hand the bytes on, nothing else.
@@ -88,6 +89,8 @@ class LineAudio:
         sink = self._sink
         if sink is not None:
             sink(data)
+        for tap in self._taps:
+            tap(data)
         return (None, 0)  # paContinue
 
     def open(self) -> None:
@@ -149,6 +152,16 @@ class LineAudio:
     def set_sink(self, sink: FrameSink | None) -> None:
         """Send captured frames to `sink` (called on PortAudio's thread), or drop them."""
         self._sink = sink
+
+    @contextlib.contextmanager
+    def tap(self, listener: FrameSink) -> Iterator[None]:
+        """Also hand captured frames to `listener` (on PortAudio's thread) inside the block;
+        the sink keeps its frames (the self-test listens next to the daemon's listener)."""
+        self._taps = (*self._taps, listener)
+        try:
+            yield
+        finally:
+            self._taps = tuple(t for t in self._taps if t is not listener)
 
     def write(self, pcm: bytes) -> None:
         """Blocking write into the line; raises AudioDeviceError if playback failed."""

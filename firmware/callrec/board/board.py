@@ -139,6 +139,22 @@ class Board:
         led = self._recording_led
         return bool(led is not None and not led.closed and led.value)
 
+    @property
+    def privacy_pressed(self) -> bool | None:
+        """The privacy button's input as read now (None: the pin is not claimed)."""
+        button = self._privacy
+        if button is None or button.closed:
+            return None
+        return bool(button.value)
+
+    @property
+    def mcu_reset_released(self) -> bool | None:
+        """The MCU reset line is claimed and released (None: not claimed)."""
+        reset = self._mcu_reset
+        if reset is None or reset.closed:
+            return None
+        return not reset.value
+
     def set_fault_led(self, on: bool) -> None:
         self.mcu.set_fault_led(on)
 

@@ -186,6 +186,10 @@ class McuLink:
         self._thread: threading.Thread | None = None
         self._port: serial.SerialBase | None = None
         self._counters = {"opens": 0, "port_errors": 0, "tx_frames": 0, "dropped_commands": 0}
+        # The MCU's last STATE snapshot (an answer to GET), for the self-test.
+        self._state_cond = threading.Condition()
+        self._last_state: hp.StateMsg | None = None
+        self._states = 0
 
     def start(self) -> None:
         """Start the background thread (it opens the port itself, retrying while missing)."""
@@ -233,6 +237,21 @@ class McuLink:
     def version(self) -> str | None:
         """The MCU firmware version from its last HELLO."""
         return self._monitor.version
+
+    @property
+    def protocol(self) -> int | None:
+        """The protocol version from the MCU's last HELLO."""
+        return self._monitor.protocol
+
+    def request_state(self, timeout_s: float = 1.0) -> hp.StateMsg | None:
+        """Ask the MCU for its STATE snapshot (GET) and wait for it; None if none came.
+        For the self-test: blocks the calling thread, never the link's."""
+        with self._state_cond:
+            seen = self._states
+        self._command(hp.encode_command("GET"))
+        with self._state_cond:
+            self._state_cond.wait_for(lambda: self._states > seen, timeout_s)
+            return self._last_state if self._states > seen else None
 
     def stats(self) -> dict[str, int]:
         """Parser error counters plus port opens/errors and frames sent."""
@@ -290,6 +309,10 @@ class McuLink:
             now = time.monotonic()
             for message in self._parser.feed(data):
                 self._publish(self._monitor.message(message, now))
+                if isinstance(message, hp.StateMsg):
+                    with self._state_cond:
+                        self._last_state, self._states = message, self._states + 1
+                        self._state_cond.notify_all()
             self._flush_commands(port)
             if now >= next_ping:
                 self._send(port, hp.encode_command("PING"))

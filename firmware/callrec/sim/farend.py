@@ -2,16 +2,25 @@
 
 It uses the same LineAudio (PyAudio) class as the daemon, on the simulator's side of the
 PulseAudio model: it plays into `line_in` and hears `line_out`'s monitor.
+
+With `echo` set, what the box plays is also played back into `line_in` while `echo()` is
+true: on a real line the announcement output and the capture tap are on the same pair, so
+the box hears its own prompt. The line simulator enables it only while the line is idle
+(on-hook) with the relay closed, which is the self-test's loopback; during calls the two
+directions stay apart, so that tests compare the recorded far end sample for sample.
 """
 
 from __future__ import annotations
 
 import array
+import contextlib
 import math
+import queue
 import threading
 import time
+from collections.abc import Callable
 
-from callrec.board.audio import LineAudio
+from callrec.board.audio import AudioDeviceError, LineAudio
 
 CHUNK_S = 0.02
 
@@ -27,22 +36,41 @@ def rms(pcm: bytes) -> float:
 class FarEnd:
     """One far-end party on the simulated line."""
 
-    def __init__(self, device: str, rate: int = 8000) -> None:
+    def __init__(self, device: str, rate: int = 8000,
+                 echo: Callable[[], bool] | None = None) -> None:
         self.rate = rate
         self.audio = LineAudio(device, device, rate, frames_per_buffer=rate // 50)
         self._lock = threading.Lock()
         self._heard: list[bytes] | None = None
         self._recent: list[tuple[float, float]] = []  # (monotonic, rms) of what was heard
+        self._echo = echo
+        self._echoes: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._echo_thread: threading.Thread | None = None
 
     def open(self) -> None:
         self.audio.open()
         self.audio.set_sink(self._on_heard)
+        if self._echo is not None:
+            self._echo_thread = threading.Thread(target=self._play_echoes, name="sim-echo",
+                                                 daemon=True)
+            self._echo_thread.start()
 
     def close(self) -> None:
         self.audio.set_sink(None)
+        if self._echo_thread is not None:
+            self._echoes.put(None)
+            self._echo_thread.join(timeout=2)
+            self._echo_thread = None
         self.audio.close()
 
+    def _play_echoes(self) -> None:
+        while (pcm := self._echoes.get()) is not None:
+            with contextlib.suppress(AudioDeviceError):
+                self.audio.write(pcm)
+
     def _on_heard(self, pcm: bytes) -> None:
+        if self._echo is not None and self._echo():
+            self._echoes.put(pcm)  # PortAudio's thread: the echo thread writes it
         level = rms(pcm)
         with self._lock:
             if self._heard is not None:

@@ -116,7 +116,10 @@ class LineSimulator:
         self.rate = config.board.sample_rate
         self.line = SimulatedLine()
         self.mcu = McuHost(self.line, link_path=config.board.serial_port)
-        self.farend = FarEnd(FAREND_DEVICE, self.rate)
+        # The line carries what the box plays back to its capture side; modelled while the
+        # line is idle with the relay closed (the self-test's loopback): see farend.py.
+        self.farend = FarEnd(FAREND_DEVICE, self.rate, echo=lambda: (
+            self.mcu.relay_closed and not self.line.is_off_hook))
         self._call_lock = threading.Lock()
         self._stop = threading.Event()
         self._sock: socket.socket | None = None

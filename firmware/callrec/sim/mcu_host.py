@@ -57,6 +57,11 @@ class SimulatedLine:
                 self._ringing = False
                 self._ring_stopped_at = time.monotonic()
 
+    @property
+    def is_off_hook(self) -> bool:
+        with self._lock:
+            return self._off_hook
+
     def reverse_polarity(self) -> None:
         with self._lock:
             self._polarity = -self._polarity

@@ -21,7 +21,7 @@
   <nav aria-label="Main">
     <ul>
 % section = get('section', '')
-% links = [('recordings.list', '/recordings', 'recordings', 'Recordings'), ('status.view', '/status', 'status', 'Status'), (None, '/account', 'account', 'Account'), ('users.manage', '/users', 'users', 'Users'), ('subjects.manage', '/subjects', 'subjects', 'People'), ('audit.view', '/audit', 'audit', 'Access log')]
+% links = [('recordings.list', '/recordings', 'recordings', 'Recordings'), ('status.view', '/status', 'status', 'Status'), (None, '/account', 'account', 'Account'), ('users.manage', '/users', 'users', 'Users'), ('selftest.run', '/selftest', 'selftest', 'Self-test'), ('subjects.manage', '/subjects', 'subjects', 'People'), ('audit.view', '/audit', 'audit', 'Access log')]
 % for perm, href, name, label in links:
 %   if perm is None or can(perm):
       <li><a href="{{href}}"{{!' aria-current="page"' if section == name else ''}}>{{label}}</a></li>

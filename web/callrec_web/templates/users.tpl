@@ -51,9 +51,9 @@
 <section aria-labelledby="roles-h">
   <h2 id="roles-h">What the roles may do</h2>
   <dl class="meta">
-    <dt>{{t('role_admin')}}</dt><dd>Everything: recordings (list, listen, download, erase), requests about a person, the line status, accounts and API tokens, the access log and the record of processing.</dd>
+    <dt>{{t('role_admin')}}</dt><dd>Everything: recordings (list, listen, download, erase), requests about a person, the line status and the self-test, accounts and API tokens, the access log and the record of processing.</dd>
     <dt>{{t('role_supervisor')}}</dt><dd>List, listen to and download recordings; see the line status. No erasure, no access log.</dd>
     <dt>{{t('role_privacy_officer')}}</dt><dd>Handle requests about a person (access, copy, rectification, erasure, restriction, objection); list, listen to, download and erase recordings (with a reason, kept in the access log); read the access log and the record of processing; see the line status.</dd>
-    <dt>{{t('role_technician')}}</dt><dd>See the line status; manage accounts, only with rights they hold themselves. A technician never hears a call, unless also given a role that listens (supervisor or privacy officer).</dd>
+    <dt>{{t('role_technician')}}</dt><dd>See the line status and run the self-test; manage accounts, only with rights they hold themselves. A technician never hears a call, unless also given a role that listens (supervisor or privacy officer).</dd>
   </dl>
 </section>
