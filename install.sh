@@ -18,6 +18,7 @@ PROD_UDEV=/etc/udev/rules.d/99-callrec.rules
 PROD_USB_UDEV=/etc/udev/rules.d/99-callrec-usb.rules
 PROD_USB_MOUNT=/etc/systemd/system/media-callrec.mount
 PROD_AVAHI=/etc/avahi/services/callrec.service
+PROD_TLS_DIR=$PROD_CONFIG_DIR/tls # web.tls_cert_file and web.tls_key_file's default folder
 # http://callrec.local: avahi publishes <hostname>.local. Raspberry Pi OS's default hostname is
 # renamed to this one; any other (set with Imager or raspi-config) is somebody's choice, kept.
 ETC_HOSTNAME=/etc/hostname
@@ -33,14 +34,17 @@ PROD_USER=callrec
 # x86_64 and aarch64; a 32-bit Raspberry Pi OS (Pi Zero 2, Pi 3) uses Debian's.
 # avahi-daemon: mDNS, so the technician's laptop finds the web UI as callrec.local (Raspberry Pi
 # OS ships it; Lite images built without it get it here).
+# openssl: makes the web UI's HTTPS certificate at install (`callrec tls generate`).
 PROD_PACKAGES=(python3-venv python3-dev build-essential portaudio19-dev
-  alsa-utils espeak-ng sox libsndfile1 avahi-daemon)
+  alsa-utils espeak-ng sox libsndfile1 avahi-daemon openssl)
 DEV_PACKAGES=(python3-venv python3-dev build-essential portaudio19-dev pulseaudio pulseaudio-utils
   libasound2-plugins alsa-utils espeak-ng sox libsndfile1)
-# For tests/install: shellcheck, and systemd for systemd-analyze; fonts for browser screenshots.
+# For tests/install: shellcheck, and systemd for systemd-analyze; fonts for browser screenshots;
+# openssl for the certificate step's tests.
 # SIP peers for the SIP tests (issue 6): sip-tester is SIPp; baresip-core is baresip's CLI user
 # agent with its modules, without the "baresip" metapackage's recommended GTK/X11/GStreamer.
-TEST_PACKAGES=(chromium chromium-driver fonts-dejavu-core shellcheck systemd sip-tester baresip-core)
+TEST_PACKAGES=(chromium chromium-driver fonts-dejavu-core shellcheck systemd sip-tester baresip-core
+  openssl)
 
 usage() {
   cat <<EOF
@@ -350,11 +354,20 @@ prompts_ensure() {
 }
 
 http_answers() {
-  # http_answers PYTHON URL: true if anything answers HTTP there (any status counts).
-  "$1" - "$2" <<'PY' >/dev/null 2>&1
-import sys, urllib.error, urllib.request
+  # http_answers PYTHON URL [CERT]: true if anything answers HTTP there (any status counts, a
+  # redirect too: it is not followed). An https URL is trusted with exactly CERT.
+  "$1" - "$2" "${3:-}" <<'PY' >/dev/null 2>&1
+import ssl, sys, urllib.error, urllib.request
+class Keep(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+handlers = [Keep()]
+if sys.argv[2]:
+    context = ssl.create_default_context(cafile=sys.argv[2])
+    context.check_hostname = False  # the certificate itself is the trust anchor
+    handlers.append(urllib.request.HTTPSHandler(context=context))
 try:
-    urllib.request.urlopen(sys.argv[1], timeout=2).close()
+    urllib.request.build_opener(*handlers).open(sys.argv[1], timeout=2).close()
 except urllib.error.HTTPError:
     pass
 PY
@@ -571,43 +584,62 @@ prod_unit() {
   else
     ok "callrec.service running and nothing changed: not restarted (no call is cut)"
   fi
-  local host port url
+  local host port url cert=""
   host=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.host)
   port=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.port)
   case $host in 0.0.0.0 | "" | ::) host=127.0.0.1 ;; esac
   url="http://$host:$port/"
+  if [ "$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.tls_on)" = True ]; then
+    # The plain port only redirects: the UI itself must answer over HTTPS, with our certificate.
+    url="https://$host:$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.tls_port)/"
+    cert=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.tls_cert_file)
+  fi
   for i in $(seq 60); do
     systemctl is-active --quiet callrec.service || break
-    if http_answers "$PROD_VENV/bin/python" "$url"; then break; fi
+    if http_answers "$PROD_VENV/bin/python" "$url" "$cert"; then break; fi
     sleep 0.5
   done
-  if ! systemctl is-active --quiet callrec.service || ! http_answers "$PROD_VENV/bin/python" "$url"; then
+  if ! systemctl is-active --quiet callrec.service || ! http_answers "$PROD_VENV/bin/python" "$url" "$cert" \
+    || ! http_answers "$PROD_VENV/bin/python" "http://$host:$port/"; then
     journalctl -u callrec.service -n 30 --no-pager 2>&1 | sed 's/^/    | /' >&2 || true
     die "callrec.service is not serving $url (journalctl -u callrec shows why)"
   fi
   ok "callrec.service active, web UI answers on $url (after ${i} checks)"
 }
 
-# The web UI advertised over mDNS/DNS-SD (_http._tcp on web.port, TXT path=/): avahi-daemon
+# The web UI advertised over mDNS/DNS-SD (_http._tcp on web.port, TXT path=/; with TLS on,
+# also _https._tcp on web.tls_port, and the http one leads to the redirect): avahi-daemon
 # reads /etc/avahi/services by itself; reloaded anyway when the file changed.
 prod_mdns() {
-  local port host rendered before=$CHANGED
+  local port host tls tls_port rendered before=$CHANGED what
   port=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.port)
   host=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.host)
+  tls=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.tls_on)
+  tls_port=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.tls_port)
   [[ $port =~ ^[0-9]+$ ]] || die "web.port is not a number: $port"
+  [[ $tls_port =~ ^[0-9]+$ ]] || die "web.tls_port is not a number: $tls_port"
   rendered=$(mktemp)
   CLEANUP_FILES+=("$rendered")
-  sed "s|<port>8080</port>|<port>$port</port>|" "$REPO/hw/avahi/callrec.service" >"$rendered"
+  sed -e "/<type>_http._tcp</,/<\/service>/ s|<port>[0-9]*</port>|<port>$port</port>|" \
+    -e "/<type>_https._tcp</,/<\/service>/ s|<port>[0-9]*</port>|<port>$tls_port</port>|" \
+    "$REPO/hw/avahi/callrec.service" >"$rendered"
+  what="_http._tcp on port $port and _https._tcp on port $tls_port"
+  if [ "$tls" != True ]; then
+    sed -i '/<!-- https -->/,/<!-- \/https -->/d' "$rendered"
+    what="_http._tcp on port $port"
+    tls_port=""
+  fi
   CHANGED=0
   install_file "$rendered" "$PROD_AVAHI" 0644
-  "$PROD_VENV/bin/python" - "$PROD_AVAHI" "$port" <<'PY' >>"$LOG" 2>&1 || die "$PROD_AVAHI is not a valid avahi service file for port $port (see log)"
+  "$PROD_VENV/bin/python" - "$PROD_AVAHI" "$port" "$tls_port" <<'PY' >>"$LOG" 2>&1 || die "$PROD_AVAHI is not a valid avahi service file for $what (see log)"
 import sys
 import xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
-services = [(s.findtext("type"), s.findtext("port")) for s in root.iter("service")]
-assert root.tag == "service-group" and ("_http._tcp", sys.argv[2]) in services, services
+services = sorted((s.findtext("type"), s.findtext("port")) for s in root.iter("service"))
+wanted = [("_http._tcp", sys.argv[2])] + ([("_https._tcp", sys.argv[3])] if sys.argv[3] else [])
+assert root.tag == "service-group" and services == wanted, services
 PY
-  ok "$PROD_AVAHI advertises _http._tcp on port $port"
+  ok "$PROD_AVAHI advertises $what"
   if [ "$CHANGED" = 1 ] && systemd_running && systemctl is-active --quiet avahi-daemon.service; then
     try systemctl reload avahi-daemon.service || warn "avahi-daemon did not reload: the advertisement applies after its restart"
   fi
@@ -648,6 +680,49 @@ prod_hostname() {
   ok "hostname changed from '$PI_DEFAULT_HOSTNAME' to '$APPLIANCE_HOSTNAME' ($ETC_HOSTNAME, $ETC_HOSTS): mDNS name $APPLIANCE_HOSTNAME.local"
 }
 
+# The web UI's HTTPS certificate (when web.tls_on): self-signed for this host's name, NAME.local
+# and its addresses, EC P-256, 10 years, made by `callrec tls generate` (openssl) only if missing,
+# so that a re-install keeps the certificate browsers already accepted. The key is
+# root:callrec 0640 (the service reads it, nobody else); the certificate is public.
+prod_tls() {
+  local cert key name fp
+  TLS_FINGERPRINT=""
+  if [ "$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.tls_on)" != True ]; then
+    note "web.tls is off for this configuration (web.tls = \"off\", or web.host on loopback): no certificate needed"
+    return
+  fi
+  cert=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.tls_cert_file)
+  key=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.tls_key_file)
+  # Our own folder in the ConfigurationDirectory; one named in the config is left as it is.
+  if [ ! -d "$PROD_TLS_DIR" ]; then run install -d -m 0750 -o root -g "$PROD_USER" "$PROD_TLS_DIR"; fi
+  [ "$(stat -c '%U:%G %a' "$PROD_TLS_DIR")" = "root:$PROD_USER 750" ] \
+    || { run chown "root:$PROD_USER" "$PROD_TLS_DIR"; run chmod 0750 "$PROD_TLS_DIR"; note "fixed owner/mode of $PROD_TLS_DIR"; }
+  if [ -s "$cert" ] && [ -s "$key" ]; then
+    ok "certificate $cert kept (browsers that accepted it keep trusting it)"
+  else
+    command -v openssl >/dev/null 2>&1 || die "the openssl command is missing (apt-get install openssl)"
+    name=$(tr -d '[:space:]' 2>/dev/null <"$ETC_HOSTNAME" || true)
+    name=${name:-$APPLIANCE_HOSTNAME}
+    # --force: half a pair (one of the two files) is useless and replaced.
+    run env -C / "$PROD_VENV/bin/callrec" tls generate --config "$PROD_CONFIG" --name "$name" --force
+    CHANGED=1
+    note "made a self-signed certificate for $name, $name.local and this host's addresses (10 years)"
+  fi
+  if [ "$(stat -c '%U:%G %a' "$key")" != "root:$PROD_USER 640" ]; then
+    run chown "root:$PROD_USER" "$key"
+    run chmod 0640 "$key"
+    note "fixed owner/mode of $key to root:$PROD_USER 0640"
+  fi
+  if [ "$(stat -c '%a' "$cert")" != 644 ]; then run chmod 0644 "$cert"; fi
+  [ "$(stat -c '%a' "$key")" = 640 ] || die "$key is not 0640"
+  fp=$(env -C / "$PROD_VENV/bin/callrec" tls fingerprint --config "$PROD_CONFIG" 2>>"$LOG") \
+    || die "the certificate $cert cannot be read (see log)"
+  try "$PROD_VENV/bin/python" -c 'import sys; from callrec.tls import server_context; server_context(*sys.argv[1:])' "$cert" "$key" \
+    || die "the certificate $cert and key $key do not make a working TLS server (see log)"
+  TLS_FINGERPRINT=$fp
+  ok "certificate $cert, key $key (root:$PROD_USER 0640), SHA-256 $fp"
+}
+
 prod_install() {
   [ "$(id -u)" -eq 0 ] || die "the appliance install needs root: sudo ./$PROG"
   log_init "$PROD_LOG"
@@ -679,14 +754,26 @@ prod_install() {
   step "Hostname and mDNS (http://$APPLIANCE_HOSTNAME.local)"
   prod_hostname
   prod_mdns
+  step "HTTPS certificate of the web UI"
+  prod_tls
   step "systemd unit"
   prod_unit
   step "Done"
   say ""
   local address
   address=$(hostname -I 2>/dev/null | awk '{print $1}')
-  say "callrec is installed. Web UI: http://${address:-$(hostname)}:$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.port)/"
-  say "On the LAN (mDNS): http://$(tr -d '[:space:]' <"$ETC_HOSTNAME").local:$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.port)/"
+  local scheme=http port
+  port=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.port)
+  if [ -n "$TLS_FINGERPRINT" ]; then
+    scheme=https
+    port=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.tls_port)
+  fi
+  say "callrec is installed. Web UI: $scheme://${address:-$(hostname)}:$port/"
+  say "On the LAN (mDNS): $scheme://$(tr -d '[:space:]' <"$ETC_HOSTNAME").local:$port/"
+  if [ -n "$TLS_FINGERPRINT" ]; then
+    say "The browser warns on the first visit (the certificate is the box's own): accept it only if"
+    say "the SHA-256 fingerprint it shows is $TLS_FINGERPRINT"
+  fi
   if systemd_running && systemctl is-active --quiet callrec.service; then
     local code
     if code=$(env -C / runuser -u "$PROD_USER" -- "$PROD_VENV/bin/callrec" setup-code --config "$PROD_CONFIG" 2>>"$LOG"); then
@@ -796,6 +883,8 @@ render_dev_config() {
     -e "s|^key_binding_file = .*|key_binding_file = \"$v/sim/board-otp.key\"|" \
     -e 's|^host = .*|host = "127.0.0.1"|' \
     -e 's|^port = .*|port = 8080|' \
+    -e "s|^tls_cert_file = .*|tls_cert_file = \"$v/tls/callrec.crt\"|" \
+    -e "s|^tls_key_file = .*|tls_key_file = \"$v/tls/callrec.key\"|" \
     "$REPO/hw/config/callrec-sim.toml"
 }
 

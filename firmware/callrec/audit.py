@@ -96,6 +96,7 @@ from callrec.audit_chain import (  # the pure core, re-exported
     seal,
     verify_files,
 )
+from callrec.clock import clock_state
 from callrec.storage.atomic_json import fsync_dir, write_atomic, write_durably
 
 if TYPE_CHECKING:
@@ -141,10 +142,7 @@ def _month_end(name: str) -> datetime | None:
 
 
 def _default_clock_trusted() -> bool:
-    # Imported late: housekeeping imports the storage stack, and may one day import this.
-    from callrec.housekeeping import clock_trusted
-
-    return clock_trusted()
+    return clock_state().synchronised  # the same reading as retention's (callrec.clock)
 
 
 def _read_json(path: Path) -> tuple[Any, bool]:

@@ -67,6 +67,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         f" ({board['mcu_version'] or 'version unknown'}), audio "
         f"{'open' if board['audio_open'] else 'NOT OPEN'}"
     )
+    clock = status.get("clock")
+    if isinstance(clock, dict):
+        print(f"clock: synchronised ({clock.get('source')})" if clock.get("synchronised") else
+              f"clock: NOT synchronised ({clock.get('detail') or clock.get('source')}): "
+              "recordings are marked \"time unverified\", retention by age waits")
     for fault in status["faults"]:
         print(f"FAULT {fault['name']}: {fault['detail']}")
     return 1 if status["faults"] else 0
@@ -159,7 +164,8 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     import urllib.request
 
     from callrec import selftest as st
-    from callrec.subject_cli import _loopback, daemon_running
+    from callrec.subject_cli import daemon_running
+    from callrec.tls import local_api
 
     config = _config(args)
     if daemon_running(config):
@@ -170,11 +176,12 @@ def cmd_selftest(args: argparse.Namespace) -> int:
                   "technician or administrator (--token-file, or $CALLREC_TOKEN), use the web "
                   "UI (Self-test), or stop the daemon and run this again.", file=sys.stderr)
             return 3
-        url = f"http://{_loopback(config)}:{config.web.port}/api/v1/selftest"
-        req = urllib.request.Request(
-            url, data=b"", method="POST", headers={"Authorization": f"Bearer {token}"})
+        base, tls = local_api(config)  # https with the certificate pinned when TLS is on
+        req = urllib.request.Request(  # noqa: S310 (our own loopback URL)
+            base + "/api/v1/selftest", data=b"", method="POST",
+            headers={"Authorization": f"Bearer {token}"})
         try:
-            with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310
+            with urllib.request.urlopen(req, timeout=120, context=tls) as resp:  # noqa: S310
                 report = st.Report.from_dict(json.load(resp))
         except urllib.error.HTTPError as exc:
             try:
@@ -505,6 +512,10 @@ def build_parser() -> argparse.ArgumentParser:
     from callrec.subject_cli import add_commands as add_subject_commands
 
     add_subject_commands(sub, add)  # callrec subject show|export|erase|restrict|rectify|object
+
+    from callrec.tls_cli import add_commands as add_tls_commands
+
+    add_tls_commands(sub, add)  # callrec tls fingerprint|generate
 
     prompts = sub.add_parser("prompts", help="consent announcement prompts").add_subparsers(
         dest="prompts_command", required=True, metavar="ACTION"

@@ -104,6 +104,30 @@ class WebConfig:
     session_idle_minutes: int = 30
     session_max_hours: int = 12
     page_size: int = 25
+    # HTTPS (ARCHITECTURE.md, "The web layer"): "auto" is on unless host is a loopback address
+    # (the simulated appliance on 127.0.0.1 stays plain HTTP); "on"; "off" (said on the status
+    # page). With TLS on, `port` only redirects to https://<same host>:<tls_port>/.
+    tls: str = "auto"
+    tls_port: int = 8443  # unprivileged: the service has no capability to bind below 1024
+    # Made by install.sh (or `callrec tls generate`) in the ConfigurationDirectory; the key is
+    # root:callrec 0640, never readable by others.
+    tls_cert_file: str = "/etc/callrec/tls/callrec.crt"
+    tls_key_file: str = "/etc/callrec/tls/callrec.key"
+
+    @property
+    def tls_on(self) -> bool:
+        """Whether the web UI is meant to be served over HTTPS."""
+        return self.tls == "on" or (self.tls == "auto" and not is_loopback(self.host))
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -293,6 +317,7 @@ _CHOICES = {
     ("line", "country"): ("fr", "eu", "us"),
     ("storage", "audio_format"): ("compact", "lossless", "wav"),
     ("storage", "key_binding"): ("auto", "otp", "file", "none"),
+    ("web", "tls"): ("auto", "on", "off"),
 }
 
 
@@ -430,9 +455,27 @@ def _check_sip(source: str, values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _check_web(source: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The HTTPS port must be one the unprivileged service can bind, apart from the plain
+    one; the certificate and key are absolute paths."""
+    where = f"{source}: key 'web."
+    tls_port = values.get("tls_port", WebConfig.tls_port)
+    if not 1024 <= tls_port <= 65535:
+        raise ConfigError(f"{where}tls_port': must be from 1024 to 65535 (the service has no "
+                          "capability to bind a lower port)")
+    tls = values.get("tls", WebConfig.tls)
+    if tls != "off" and tls_port == values.get("port", WebConfig.port):
+        raise ConfigError(f"{where}tls_port': {tls_port} is also web.port, which redirects to "
+                          "HTTPS; give each its own port")
+    for key in ("tls_cert_file", "tls_key_file"):
+        if key in values and not Path(values[key]).is_absolute():
+            raise ConfigError(f"{where}{key}': must be an absolute path")
+    return values
+
+
 # Checks across the keys of one section, run after each key's own type check.
 _SECTION_CHECKS = {"retention": _check_retention, "storage": _check_storage,
-                   "privacy": _check_privacy, "sip": _check_sip}
+                   "privacy": _check_privacy, "sip": _check_sip, "web": _check_web}
 
 
 def _suggest(key: str, known: list[str]) -> str:

@@ -49,6 +49,7 @@ from callrec.callflow import (
     StopAnnouncement,
     StopRecording,
 )
+from callrec.clock import ClockState, clock_state, recording_fields
 from callrec.config import Config
 from callrec.config_audit import audit_problem, record_config_changes
 from callrec.housekeeping import Housekeeper
@@ -121,6 +122,7 @@ class _CurrentCall:
     rec_id: str
     call: CallInfo
     started_at: str
+    clock: ClockState  # at the start: says whether started_at (and ended_at) can be trusted
     proof: PlaybackProof | None = None
 
 
@@ -407,8 +409,8 @@ class Daemon:
 
     def _start_web(self) -> None:
         from callrec_web.app import WebContext, make_app
-        from callrec_web.server import WebServer
         from callrec_web.setup_code import FirstStartCode
+        from callrec_web.transport import WebTransport
         from callrec_web.users import UserStore
 
         users = UserStore(self.config.data_dir / "users.json")
@@ -421,19 +423,23 @@ class Daemon:
                 "'callrec setup-code' (file %s)",
                 code_file,
             )
+        # HTTPS, plain HTTP redirecting to it, or (no certificate) only a page saying how to
+        # fix it: callrec_web/transport.py. The page's status carries address and fingerprint.
+        self._web = web = WebTransport(self.config.web)
+        if web.problem:
+            self.status.set_fault("web", web.problem)
         ctx = WebContext(
             config=self.config,
             store=self.store,
             users=users,
-            status=self.status.snapshot,
+            status=lambda: {**self.status.snapshot(), "web": web.status()},
             setup_code=setup_code,
+            https=web.https,
             audit=self.audit,
             selftest=self.selftest,
         )
-        w = self.config.web
-        self._web = WebServer(make_app(ctx), w.host, w.port, w.threads)
-        self._web.start()
-        log.info("web UI on http://%s:%s", w.host, self._web.port)
+        web.start(make_app(ctx))
+        (log.error if web.problem else log.info)("%s", web.describe())
 
     def start(self) -> None:
         self.notifier.status("starting: checking recordings")
@@ -442,6 +448,7 @@ class Daemon:
         recovered = self.store.recover()
         if recovered:
             log.warning("%d interrupted recording(s) recovered", len(recovered))
+        self.status.check_clock()  # logs it, and the status shows it, from the start
         self._choose_volume()  # logs and shows where recordings go, before any call
         self.recorder.start()
         self.mount_watcher.start()
@@ -589,6 +596,9 @@ class Daemon:
         elif isinstance(event, ev.Tick) and event.at >= self._next_retention:
             self._next_retention = event.at + self.config.retention.check_interval_minutes * 60
             self.housekeeper.request("schedule")
+        clock_changed = isinstance(event, ev.Tick) and self.status.check_clock()
+        if clock_changed and self.status.clock_synchronised:
+            self.housekeeper.request("clock synchronised")  # the age rule waited for it
         if isinstance(event, RecordingIndexed | StorageFault):
             self.status.set_storage(self._storage_status())
         elif isinstance(event, AnnouncementDone):
@@ -602,7 +612,8 @@ class Daemon:
         self._update_led()
         if self.flow.state is not before:
             self.listener.set_call_state(self.flow.state.value)
-        if self.flow.state is not before or not isinstance(event, ev.Tick | ev.LoopVoltage):
+        if (self.flow.state is not before or clock_changed
+                or not isinstance(event, ev.Tick | ev.LoopVoltage)):
             self.status.publish(self.flow)
             self._published_at = event.at
         elif self.sip is not None and event.at - self._published_at >= SIP_STATUS_EVERY_S:
@@ -632,7 +643,7 @@ class Daemon:
 
     def _do_StartCapture(self, a: StartCapture) -> None:
         rec_id = new_recording_id()
-        self._current = _CurrentCall(rec_id, a.call, datetime.now(UTC).isoformat())
+        self._current = _CurrentCall(rec_id, a.call, datetime.now(UTC).isoformat(), clock_state())
         self._write_failed = False
         self.recorder.begin(rec_id)
 
@@ -708,4 +719,5 @@ class Daemon:
             "announcement": cur.proof.as_dict() if cur.proof else None,
             "audio": {"sample_rate": self.config.board.sample_rate, "channels": 1},
             "firmware": __version__,
+            **recording_fields(cur.clock),
         }

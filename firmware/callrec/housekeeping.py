@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from callrec.audit import AuditLog
+from callrec.clock import clock_state
 from callrec.config import RetentionConfig
 from callrec.storage.recordings import RecordingStore
 from callrec.storage.retention import (
@@ -37,9 +38,6 @@ from callrec.storage.volumes import USB
 
 log = logging.getLogger(__name__)
 
-# systemd-timesyncd creates this once the clock was set from the network. A Pi has no battery
-# clock: until then the time may be days off, and age-based erasure waits (space rules do not).
-TIMESYNC_DIR = Path("/run/systemd/timesync")
 # Recordings erased per index write: the first run on an old archive may erase thousands.
 ERASE_BATCH = 500
 
@@ -54,9 +52,10 @@ def release_free_memory() -> None:
         pass  # not glibc (musl): nothing to trim
 
 
-def clock_trusted(timesync_dir: Path = TIMESYNC_DIR) -> bool:
-    """True once the clock is synchronised, or where timesyncd does not manage it at all."""
-    return (timesync_dir / "synchronized").exists() or not timesync_dir.exists()
+def clock_trusted() -> bool:
+    """True once the clock is synchronised (callrec.clock). A Pi has no battery clock: until
+    then the time may be days off, and age-based erasure waits (space rules do not)."""
+    return clock_state().synchronised
 
 
 def volume_usage(name: str, path: Path) -> VolumeUsage:

@@ -457,7 +457,7 @@ def judge_index(count: int | None, error: str) -> CheckResult:
 class ClockMeasure:
     now: datetime  # UTC
     synchronized: bool | None  # None: unknown
-    source: str  # how it was told: "systemd-timesyncd", "kernel (adjtimex)"
+    source: str  # who said so (callrec.clock): "NTP (systemd-timesyncd)", "NTP (kernel ...)"
 
 
 def judge_clock(m: ClockMeasure) -> CheckResult:
@@ -471,8 +471,8 @@ def judge_clock(m: ClockMeasure) -> CheckResult:
         return warn(item, f"{shown}; whether it is synchronised is unknown",
                     "check `timedatectl` from a shell")
     if not m.synchronized:
-        return warn(item, f"{shown}, NOT synchronised ({m.source}): recordings carry this time "
-                    "and retention does not erase by age until it is",
+        return warn(item, f"{shown}, NOT synchronised ({m.source}): recordings made now are "
+                    "marked \"time unverified\" and retention does not erase by age until it is",
                     "give the appliance network access to an NTP server (Settings or "
                     "/etc/systemd/timesyncd.conf); `timedatectl timesync-status` shows why")
     return ok(item, f"{shown}, synchronised ({m.source})")

@@ -12,13 +12,13 @@ Two ways to run, one set of checks:
   when a call starts (`preempt()`, called by the daemon before it closes the relay for a
   prompt): the main loop is never blocked and never waits for more than one 20 ms chunk.
 
-No shell-outs: the clock's state comes from timesyncd's flag file or adjtimex(2).
+No shell-outs: the clock's state comes from callrec.clock (timesyncd's flag file, else
+adjtimex(2)).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -36,6 +36,7 @@ import numpy as np
 
 from callrec import selftest as st
 from callrec.board.hat_protocol import PROTOCOL_VERSION
+from callrec.clock import ClockState, read_clock_state
 from callrec.config import Config
 from callrec.storage.atomic_json import write_atomic
 from callrec.storage.volumes import SD, VolumeSet, label, problem_of
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
 TEST_FILE_PREFIX = ".callrec-selftest"
 TEST_FILE_BYTES = 64 * 1024
 CHUNK_S = 0.02
@@ -266,36 +266,11 @@ def measure_index(store: RecordingStore | None) -> tuple[int | None, str]:
         return None, str(exc) or type(exc).__name__
 
 
-STA_UNSYNC = 0x0040
-TIME_ERROR = 5
-
-
-class _Timex(ctypes.Structure):
-    # struct timex (linux/timex.h): the fields up to status, then room for the rest.
-    _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long), ("freq", ctypes.c_long),
-                ("maxerror", ctypes.c_long), ("esterror", ctypes.c_long),
-                ("status", ctypes.c_int), ("_rest", ctypes.c_byte * 256)]
-
-
-def kernel_clock_synchronized() -> bool | None:
-    """adjtimex(2) with no change asked: the kernel's NTP state (None: not available)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        tx = _Timex()
-        state = libc.adjtimex(ctypes.byref(tx))
-    except (OSError, AttributeError):
-        return None
-    if state < 0:
-        return None
-    return not (state == TIME_ERROR or tx.status & STA_UNSYNC)
-
-
-def measure_clock(flag: Path = TIMESYNC_FLAG) -> st.ClockMeasure:
+def measure_clock(read: Callable[[], ClockState] = read_clock_state) -> st.ClockMeasure:
+    """The clock now, read afresh (callrec.clock: timesyncd's flag, else adjtimex(2))."""
     now = datetime.now(UTC)
-    if flag.exists():
-        return st.ClockMeasure(now, True, "systemd-timesyncd")
-    synced = kernel_clock_synchronized()
-    return st.ClockMeasure(now, synced, "kernel NTP state, adjtimex")
+    state = read()
+    return st.ClockMeasure(now, state.synchronised if state.known else None, state.source)
 
 
 def measure_keys(config: Config, keys: KeyStore | None, error: str = "",

@@ -6,6 +6,7 @@ No phone numbers or names here: the status is shown to every role and read by `c
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -15,12 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from callrec import __version__
+from callrec.clock import ClockState, clock_state
 from callrec.config import Config
 from callrec.storage.atomic_json import write_atomic
 
 if TYPE_CHECKING:
     from callrec.board.board import Board
     from callrec.callflow import CallFlow
+
+log = logging.getLogger(__name__)
 
 _PART_NAMES = {
     "mcu": "HAT microcontroller link",
@@ -30,8 +34,18 @@ _PART_NAMES = {
     "storage": "storage",
     "retention": "storage space",
     "volume": "recordings volume (USB stick)",
+    "web": "web UI (HTTPS certificate)",
     "sip": "SIP line",
+    "clock": "clock",
 }
+
+# Right after a boot without network the clock is commonly unsynchronised: a warning line on
+# the status page, not a fault. Still so this long after the daemon started, it is a fault
+# (the fault LED): something keeps the appliance from its time server.
+CLOCK_FAULT_AFTER_S = 600.0
+CLOCK_FAULT = ("not synchronised {minutes} minutes after start: recordings are marked \"time "
+               "unverified\" and retention by age waits; give the appliance access to an NTP "
+               "server (`timedatectl timesync-status` shows what it tried)")
 
 
 def _iso_now() -> str:
@@ -49,8 +63,13 @@ def _wall_of(monotonic_at: float | None) -> str | None:
 class StatusBoard:
     """Thread-safe status snapshot; the daemon writes, the web and the CLI read."""
 
-    def __init__(self, config: Config, board: Board) -> None:
+    def __init__(self, config: Config, board: Board, *,
+                 clock: Callable[[], ClockState] = clock_state,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._config, self._board = config, board
+        self._clock_source, self._monotonic = clock, monotonic
+        self._started = monotonic()
+        self._clock: ClockState | None = None
         self._lock = threading.Lock()
         self._faults: dict[str, str] = {}
         self._snapshot: dict[str, Any] = {}
@@ -74,6 +93,32 @@ class StatusBoard:
                 self._faults.pop(part, None)
             any_fault = bool(self._faults)
         self._board.set_fault_led(any_fault)
+
+    def check_clock(self) -> bool:
+        """Read the clock's state (cached in callrec.clock) and raise or clear the "clock"
+        fault; True if anything shown changed (the daemon then publishes)."""
+        state = self._clock_source()
+        overdue = (not state.synchronised
+                   and self._monotonic() - self._started >= CLOCK_FAULT_AFTER_S)
+        with self._lock:
+            previous, self._clock = self._clock, state
+            faulted = "clock" in self._faults
+        if previous is None or previous.synchronised != state.synchronised:
+            if state.synchronised:
+                log.info("clock synchronised (%s)", state.source)
+            else:
+                log.warning("clock not synchronised (%s): recordings made now are marked "
+                            "\"time unverified\"; retention by age waits", state.detail)
+        if overdue != faulted:
+            self.set_fault("clock", CLOCK_FAULT.format(minutes=round(CLOCK_FAULT_AFTER_S / 60))
+                           if overdue else "")
+        return previous != state or overdue != faulted
+
+    @property
+    def clock_synchronised(self) -> bool:
+        """The clock's state at the last check_clock() (False before the first)."""
+        with self._lock:
+            return self._clock is not None and self._clock.synchronised
 
     def set_storage(self, storage: dict[str, Any]) -> None:
         """The latest storage report (volumes, use, days left, retention), for the status page
@@ -139,6 +184,7 @@ class StatusBoard:
                 "last_recording": self._last_recording,
                 "announcement_latency_ms": [round(x * 1000, 3) for x in self._latencies],
                 "storage": self._storage,
+                "clock": self._clock.as_dict() if self._clock is not None else None,
                 "sip": self.sip_status() if self.sip_status is not None else None,
                 "updated": _iso_now(),
             }

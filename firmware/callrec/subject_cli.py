@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from callrec.config import Config, load
+from callrec.tls import local_api
 
 ACTIONS = ("show", "export", "erase", "restrict", "rectify", "object")
 
@@ -200,8 +201,8 @@ def run_direct(config: Config, args: argparse.Namespace) -> int:
 # -- daemon running: through its API -----------------------------------------------------------
 class _Api:
     def __init__(self, config: Config, token: str) -> None:
-        host = _loopback(config)
-        self.base = f"http://{host}:{config.web.port}/api/v1"
+        base, self.tls = local_api(config)  # https, certificate pinned, when TLS is on
+        self.base = base + "/api/v1"
         self.token = token
 
     def call(self, method: str, path: str, fields: dict[str, Any] | None = None) -> Any:
@@ -210,7 +211,8 @@ class _Api:
             self.base + path, data=data, method=method, headers={
             "Authorization": f"Bearer {self.token}",
             "Content-Type": "application/x-www-form-urlencoded"})
-        return urllib.request.urlopen(req, timeout=600)  # noqa: S310 (our own loopback URL)
+        return urllib.request.urlopen(  # noqa: S310 (our own loopback URL)
+            req, timeout=600, context=self.tls)
 
 
 def run_via_api(config: Config, args: argparse.Namespace, token: str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,6 +64,8 @@ def test_incoming_call_is_announced_recorded_listed_and_erased(
     assert meta["status"] == "complete" and meta["end_reason"] == "hangup"
     assert meta["duration_s"] == pytest.approx(len(recorded) / 8000, abs=0.01)
     assert meta["audio"]["bytes"] == 2 * len(recorded)
+    # The harness says the clock is synchronised (CALLREC_CLOCK): the times are trusted.
+    assert meta["clock_synchronised"] is True and "clock_note" not in meta
     # No personal data in any file or folder name.
     for path in appliance.config.data_dir.rglob("*"):
         assert "0612345678" not in path.name and "DUPONT" not in path.name
@@ -84,6 +87,27 @@ def test_incoming_call_is_announced_recorded_listed_and_erased(
     assert audio_files(appliance) == [] and sidecar_files(appliance) == []
     assert not list((appliance.config.data_dir / "keys").glob(f"*/{rec_id}.key"))
     assert api(appliance, token, f"/api/v1/recordings/{rec_id}")[0] == 404
+
+
+def test_a_call_recorded_with_an_unsynchronised_clock_is_marked(
+    appliance_factory: Any, media: dict[str, Path]
+) -> None:
+    app = appliance_factory()
+    app.clock = "unsynchronised"  # callrec.clock's CALLREC_CLOCK: as after a boot offline
+    app.start()
+    token = api_token(app)
+    code, _, body = api(app, token, "/api/v1/status")
+    clock = json.loads(body)["clock"]
+    assert code == 200 and clock["synchronised"] is False and "CALLREC_CLOCK" in clock["source"]
+    assert json.loads(body)["faults"] == []  # just started: a warning, not a fault
+    app.call(direction="in", number="0612345678", audio=str(media["speech"]), rings=1,
+             **FAST_RINGS)
+    rec_id = app.wait_idle()["last_recording"]
+    meta = sidecar(app, rec_id)
+    assert meta["clock_synchronised"] is False and "not been synchronised" in meta["clock_note"]
+    code, _, body = api(app, token, "/api/v1/recordings")
+    [item] = json.loads(body)["items"]
+    assert item["id"] == rec_id and item["clock_synchronised"] is False
 
 
 def test_outgoing_call_answered_by_reversal_and_ended_by_far_end(

@@ -39,6 +39,7 @@ def test_sim_call_produces_a_recording_of_what_the_caller_said(
     status = callrec(appliance, "status")
     assert status.returncode == 0, status.stdout
     assert "line line1: idle" in status.stdout and "MCU connected" in status.stdout
+    assert "clock: synchronised (set by CALLREC_CLOCK)" in status.stdout  # the harness's
     as_json = json.loads(callrec(appliance, "status", "--json").stdout)
     assert as_json["last_recording"] == rec_id
     assert "0611223344" not in json.dumps(as_json)

@@ -48,6 +48,7 @@ def test_incoming_call_recorded_on_two_channels(box: SipBox, sip_peers: PeerFact
     assert meta["caller_number"] == "0612345678"
     assert meta["end_reason"] == "remote hangup"
     assert meta["audio"]["channels"] == 2 and meta["channel_names"] == ["office", "remote"]
+    assert meta["clock_synchronised"] is True  # the harness's CALLREC_CLOCK
     proof = meta["announcement"]
     assert proof["completed"] and proof["sha256"]
     assert proof["samples_sent"]["trunk"] == proof["samples_sent"]["lan"] > 8000

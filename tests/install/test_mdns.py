@@ -63,13 +63,14 @@ def root(tmp_path: Path) -> Path:
 
 
 def _install_step(
-    root: Path, *calls: str, host: str = "0.0.0.0"
+    root: Path, *calls: str, host: str = "0.0.0.0", tls: bool = False
 ) -> subprocess.CompletedProcess[str]:
     script = "\n".join([
         "set -Eeuo pipefail",
         *(_function(name) for name in [*HELPERS, "prod_mdns", "prod_hostname"]),
         # The real config_value needs the callrec package and a config: the values it returns.
-        'config_value() { case $3 in web.port) echo 8443 ;; web.host) echo "$HOST" ;; esac; }',
+        'config_value() { case $3 in web.port) echo 8443 ;; web.host) echo "$HOST" ;; '
+        'web.tls_on) echo "$TLS" ;; web.tls_port) echo 9443 ;; esac; }',
         "systemd_running() { false; }",
         f'REPO="{REPO}"',
         f'LOG="{root}/install.log"',
@@ -88,6 +89,7 @@ def _install_step(
     ])
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLREC_")}
     env["HOST"] = host
+    env["TLS"] = "True" if tls else "False"
     return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
                           timeout=60, check=False)
 
@@ -96,12 +98,14 @@ def _install_step(
 
 
 def test_service_file_is_valid_xml_advertising_http_on_the_default_port() -> None:
-    assert _services(AVAHI) == [("_http._tcp", "8080", ["path=/"])]
+    assert _services(AVAHI) == [("_http._tcp", "8080", ["path=/"]),
+                                ("_https._tcp", "8443", ["path=/"])]
     root = ET.parse(AVAHI).getroot()
     name = root.find("name")
     assert name is not None and name.get("replace-wildcards") == "yes"
     assert "%h" in (name.text or "")  # several boxes on one LAN keep apart
     assert AVAHI.read_text().count("<port>8080</port>") == 1  # what install.sh replaces
+    assert AVAHI.read_text().count("<port>8443</port>") == 1
 
 
 def test_web_port_default_is_what_the_service_file_says() -> None:
@@ -133,6 +137,19 @@ def test_install_places_the_service_file_with_the_configured_port(root: Path) ->
     again = _install_step(root, "prod_mdns")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "unchanged" in again.stdout
+
+
+def test_install_advertises_https_on_tls_port_when_tls_is_on(root: Path) -> None:
+    result = _install_step(root, "prod_mdns", tls=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    placed = root / "etc" / "avahi" / "services" / "callrec.service"
+    assert _services(placed) == [("_http._tcp", "8443", ["path=/"]),
+                                 ("_https._tcp", "9443", ["path=/"])]
+    assert "advertises _http._tcp on port 8443 and _https._tcp on port 9443" in result.stdout
+    off = _install_step(root, "prod_mdns")  # TLS turned off: the https service goes
+    assert off.returncode == 0, off.stdout + off.stderr
+    assert _services(placed) == [("_http._tcp", "8443", ["path=/"])]
+    assert "https" not in placed.read_text().split("<service-group>")[1]
 
 
 def test_install_warns_when_the_web_ui_is_on_loopback_only(root: Path) -> None:

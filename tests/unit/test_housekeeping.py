@@ -74,13 +74,14 @@ def test_quota_erases_oldest_first_and_reports_days_left(store: RecordingStore) 
     assert "sd" in hk.report_text and "0612345678" not in hk.report_text
 
 
-def test_clock_trust_follows_timesyncd(tmp_path: Path) -> None:
-    assert clock_trusted(tmp_path / "absent")  # no timesyncd: the clock is the OS's business
-    sync = tmp_path / "timesync"
-    sync.mkdir()
-    assert not clock_trusted(sync)
-    (sync / "synchronized").touch()
-    assert clock_trusted(sync)
+def test_clock_trust_is_callrec_clocks_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    # How the state is read (timesyncd's flag, adjtimex) is tested in test_clock.py.
+    from callrec import clock
+
+    for synchronised in (True, False):
+        state = clock.ClockState(synchronised, clock.KERNEL)
+        monkeypatch.setattr(clock, "_cached", lambda state=state: state)
+        assert clock_trusted() is synchronised
 
 
 def test_a_large_erasure_writes_each_day_shard_once(store: RecordingStore) -> None:

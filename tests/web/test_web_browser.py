@@ -82,6 +82,13 @@ def test_login_status_audio_and_erase_in_a_browser(
         "line audio device: device gone"
     )
     assert page.locator('[data-field="no-faults"]').is_hidden()
+    assert page.locator('[data-field="clock_warning"]').is_hidden()  # nothing said yet
+    appliance.status.update(clock={"synchronised": False, "source": "NTP (kernel clock state)"})
+    expect(page.locator('[data-field="clock"]')).to_have_text(
+        "NOT synchronised (NTP (kernel clock state))", timeout=5000)
+    assert page.locator('[data-field="clock_warning"]').is_visible()
+    appliance.status.update(clock={"synchronised": True, "source": "NTP (systemd-timesyncd)"})
+    expect(page.locator('[data-field="clock_warning"]')).to_be_hidden(timeout=5000)
 
     # Logging out from the header ends the session; polling then stops and says so.
     page.get_by_role("button", name="Log out").click()

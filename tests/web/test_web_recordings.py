@@ -228,3 +228,56 @@ def test_status_page_and_api(appliance: Appliance) -> None:
     snap = tech.get("/api/v1/status").json()
     assert snap["state"] == "unknown" and snap["faults"][0]["code"] == "daemon_unreachable"
     assert "The recorder does not answer" in tech.get("/status").text
+
+
+def test_recordings_made_with_an_unsynchronised_clock_are_marked(appliance: Appliance) -> None:
+    from datetime import UTC, datetime
+
+    from webtest_support import add_recording
+
+    from callrec.clock import CLOCK_NOTE
+
+    unverified = add_recording(appliance.store, datetime(2024, 5, 2, 9, 0, tzinfo=UTC),
+                               clock_synchronised=False, clock_note=CLOCK_NOTE)
+    verified = add_recording(appliance.store, datetime(2024, 5, 2, 8, 0, tzinfo=UTC),
+                             clock_synchronised=True)
+    c = appliance.client()
+    c.login("supervisor")
+    page = c.get("/recordings").text
+    assert ids_on_page(page)[:2] == [unverified, verified]
+    # Older recordings (no field) are not marked.
+    assert page.count('class="time-unverified"') == 1 and ">⚠ time unverified</span>" in page
+    row = page[page.index(unverified):page.index(verified)]
+    assert 'class="time-unverified" role="note"' in row
+    assert 'title="Recorded while the appliance&#039;s clock was not synchronised' in row
+    detail = c.get(f"/recordings/{unverified}").text
+    assert '<p class="warning time-unverified" role="note">⚠ time unverified: Recorded' in detail
+    assert "Not synchronised: ⚠ time unverified" in detail
+    assert "time unverified" not in c.get(f"/recordings/{verified}").text
+    items = {r["id"]: r for r in c.get("/api/v1/recordings").json()["items"]}
+    assert items[unverified]["clock_synchronised"] is False
+    assert items[unverified]["clock_note"] == CLOCK_NOTE
+    assert items[verified]["clock_synchronised"] is True
+    assert c.get(f"/api/v1/recordings/{unverified}").json()["clock_synchronised"] is False
+
+
+def test_status_page_shows_the_clock(appliance: Appliance) -> None:
+    tech = appliance.client()
+    tech.login("tech")
+    page = tech.get("/status").text  # a daemon that says nothing about it
+    assert '<p data-field="clock_warning" class="warning" role="status" hidden>' in page
+    assert tech.get("/api/v1/status").json()["clock"] is None
+    appliance.status.update(clock={"synchronised": False, "source": "NTP (kernel clock state)",
+                                   "detail": "no time server has set the clock", "x": "y"})
+    page = tech.get("/status").text
+    assert '<p data-field="clock_warning" class="warning" role="status">Clock not synchronised:' \
+        in page
+    assert 'data-field="clock">NOT synchronised (NTP (kernel clock state))<' in page
+    assert 'data-key="st_clock_sync">Synchronised ({source})<' in page  # words for status.js
+    assert tech.get("/api/v1/status").json()["clock"] == {
+        "synchronised": False, "source": "NTP (kernel clock state)",
+        "detail": "no time server has set the clock"}
+    appliance.status.update(clock={"synchronised": True, "source": "NTP (systemd-timesyncd)"})
+    page = tech.get("/status").text
+    assert 'data-field="clock">Synchronised (NTP (systemd-timesyncd))<' in page
+    assert 'data-field="clock_warning" class="warning" role="status" hidden>' in page

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import io
 import re
+import ssl
 import wave
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -100,6 +101,7 @@ class Client:
     port: int
     cookies: dict[str, str] = field(default_factory=dict)
     origin: str | None = None  # None: same origin as the server
+    tls: ssl.SSLContext | None = None  # HTTPS with this context (test_web_tls.py)
 
     def request(
         self,
@@ -111,7 +113,8 @@ class Client:
         cookies: bool = True,
         encode_chunked: bool = False,
     ) -> Response:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn = (http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=self.tls)
+                if self.tls else http.client.HTTPConnection("127.0.0.1", self.port, timeout=10))
         try:
             sent = dict(headers or {})
             if cookies and self.cookies:
@@ -146,7 +149,7 @@ class Client:
         if csrf and not any(k == "csrf_token" for k, _ in fields):
             fields.append(("csrf_token", self.csrf_token()))
         sent = {"Content-Type": "application/x-www-form-urlencoded"}
-        sent["Origin"] = self.origin or f"http://127.0.0.1:{self.port}"
+        sent["Origin"] = self.origin or f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
         sent.update(headers or {})
         return self.request("POST", path, body=urlencode(fields).encode(), headers=sent)
 

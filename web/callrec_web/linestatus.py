@@ -8,9 +8,11 @@ of the snapshot (callrec.status.StatusBoard.snapshot) pass, whatever else the da
      "faults": [{"part", "name", "detail"}],
      "board": {"backend", "mcu_connected", "mcu_version", "audio_open"},
      "last_call": {"outcome", "direction", "at"} | None, "updated",
+     "clock": {"synchronised", "source", "detail"} | None,
      "sip": {"line", "calls", "recording", "outcomes": {outcome: n},
              "messages": {"received", "sent", "dropped": {reason: n}},
-             "media": {"forwarded", "prompt_packets", "ignored": {reason: n}}} | None}
+             "media": {"forwarded", "prompt_packets", "ignored": {reason: n}}} | None,
+     "web": {"url", "tls", "fingerprint", "warning"} | None}
 
 Of the SIP line only counts pass: no address, no number, no call identifier.
 
@@ -117,6 +119,21 @@ def _sip(sip: object) -> dict[str, Any] | None:
     }
 
 
+def _web(web: object) -> dict[str, Any] | None:
+    """How the UI is served (callrec_web.transport): no personal data, shown to every role."""
+    if not isinstance(web, dict):
+        return None
+    return {"url": _text(web.get("url")), "tls": _flag(web.get("tls")),
+            "fingerprint": _text(web.get("fingerprint")), "warning": _text(web.get("warning"))}
+
+
+def _clock(clock: object) -> dict[str, Any] | None:
+    if not isinstance(clock, dict) or not isinstance(clock.get("synchronised"), bool):
+        return None
+    return {"synchronised": clock["synchronised"], "source": _text(clock.get("source")),
+            "detail": _text(clock.get("detail"))}
+
+
 def sanitize(raw: object, now: datetime | None = None) -> dict[str, Any]:
     """Keep the known, well-typed fields of a snapshot; drop everything else."""
     snap = raw if isinstance(raw, dict) else {}
@@ -150,7 +167,9 @@ def sanitize(raw: object, now: datetime | None = None) -> dict[str, Any]:
             "at": _text(last.get("at")),
         },
         "updated": _text(snap.get("updated")),
+        "clock": _clock(snap.get("clock")),
         "sip": _sip(snap.get("sip")),
+        "web": _web(snap.get("web")),
     }
 
 

@@ -8,6 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from callrec.tls import server_context
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +29,23 @@ class WebServer:
         threads: int = 6,
         *,
         poll_interval_s: float = 0.5,
+        tls: tuple[str, str] | None = None,
     ) -> None:
+        """`tls`: (certificate, key) files to serve HTTPS (callrec.tls.server_context's
+        settings); TlsError if they cannot be used."""
         self._server = wsgi.Server(
             (host, port), app, numthreads=max(1, threads), server_name="callrec", timeout=10
         )
+        self.scheme = "http"
+        if tls is not None:
+            # Cheroot's own adapter (it loads the files itself), with our context: TLS 1.2+,
+            # no compression, no renegotiation. The handshake runs in cheroot's accept loop,
+            # bounded by the 10 s socket timeout above.
+            context = server_context(*tls)
+            adapter = BuiltinSSLAdapter(*tls)
+            adapter.context = context
+            self._server.ssl_adapter = adapter
+            self.scheme = "https"
         # How often the accept loop wakes up; stop() waits for it. Low values cost idle CPU.
         self._server.expiration_interval = poll_interval_s
         self._server.max_request_body_size = MAX_BODY_BYTES
@@ -46,7 +62,7 @@ class WebServer:
         self.port = int(self._server.bind_addr[1])
         self._thread = threading.Thread(target=self._server.serve, name="callrec-web", daemon=True)
         self._thread.start()
-        log.info("web UI listening on %s:%d", self.host, self.port)
+        log.info("web UI listening on %s:%d (%s)", self.host, self.port, self.scheme)
 
     def stop(self) -> None:
         """Stop accepting, finish the running requests, and join the thread."""

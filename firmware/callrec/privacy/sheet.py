@@ -73,6 +73,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "in": "entrant", "out": "sortant",
         "days": "{d} jours après l'appel, puis effacement automatique",
         "forever": "sans limite de durée (choix explicite de l'organisme)",
+        "unverified": "heure non vérifiée : l'horloge de l'appareil n'avait pas encore été "
+                      "synchronisée avec un serveur de temps",
     },
     "en": {
         "title": "Your data: recordings of telephone calls",
@@ -109,6 +111,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "in": "incoming", "out": "outgoing",
         "days": "{d} days after the call, then erased automatically",
         "forever": "without a time limit (the organisation's explicit choice)",
+        "unverified": "time unverified: the appliance's clock had not yet been synchronised "
+                      "with a time server",
     },
 }
 
@@ -163,7 +167,13 @@ def information_sheet(
         def value(text: str, t: dict[str, str] = t) -> str:
             return escape(text) if text.strip() else f"<em>{escape(t['missing'])}</em>"
 
-        rows = "".join(_row([d.get("started_at") or "", t.get(str(d.get("direction")), ""),
+        def when(d: dict[str, Any], t: dict[str, str] = t) -> str:
+            started = str(d.get("started_at") or "")
+            if d.get("clock_synchronised") is False:  # callrec.clock.recording_fields
+                return f"{started} ({t['unverified']})"
+            return started
+
+        rows = "".join(_row([when(d), t.get(str(d.get("direction")), ""),
                              d.get("duration_s") or "", d.get("status") or "", d["id"]])
                        for d in sorted(docs, key=lambda d: d["id"]))
         access_rows = "".join(_row([e.get("at", ""), e.get("actor", ""), e.get("action", ""),

@@ -135,6 +135,10 @@ class Appliance:
         self.config = load(self.config_path)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
+        # The clock's state the simulated appliance sees (callrec.clock's CALLREC_CLOCK), so
+        # that what it records and retains does not depend on this machine's NTP state.
+        # None: the machine's own (and always on a real rig).
+        self.clock: str | None = "synchronised" if pulse is not None else None
 
     @property
     def env(self) -> dict[str, str]:
@@ -144,6 +148,7 @@ class Appliance:
             **pulse_env,
             "CALLREC_CONFIG": str(self.config_path),
             "PYTHONUNBUFFERED": "1",
+            **({"CALLREC_CLOCK": self.clock} if self.clock else {}),
         }
 
     @property

@@ -41,6 +41,7 @@ from callrec import __version__
 from callrec import events as ev
 from callrec.announcement import PlaybackProof, Prompt
 from callrec.callflow import Action, CallInfo, Evidence, PrivacyRules
+from callrec.clock import ClockState, clock_state, recording_fields
 from callrec.config import SipConfig
 from callrec.sip.b2bua import (
     AnnouncementFinished,
@@ -116,6 +117,7 @@ class _CallRecording:
     recorder: CallRecorder
     proof: PlaybackProof | None = None
     played: dict[str, int] | None = None
+    clock: ClockState = field(default_factory=clock_state)  # at the start of the recording
     assembler: StereoAssembler = field(default_factory=StereoAssembler)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -451,6 +453,7 @@ class SipLine:
             "audio": {"sample_rate": RATE, "channels": 2},
             "channel_names": CHANNEL_NAMES,
             "firmware": __version__,
+            **recording_fields(rec.clock),
         }
 
 

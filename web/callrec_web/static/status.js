@@ -93,6 +93,10 @@
     if (board.mcu_connected && board.mcu_version) { mcu += " (" + board.mcu_version + ")"; }
     setText("mcu", mcu);
     setText("audio", flag(board.audio_open, "st_open", "st_not_open"));
+    var clock = snap.clock;
+    setText("clock", clock ? t(clock.synchronised ? "st_clock_sync" : "st_clock_unsync", "",
+      { source: clock.source || "—" }) : "—");
+    field("clock_warning").hidden = !clock || clock.synchronised;
     setText("updated", localTime(snap.updated) || "—");
     var texts = (snap.faults || []).map(function (f) {
       return (f.name ? f.name + ": " : "") + (f.detail || t(f.code));

@@ -126,3 +126,10 @@ st_open = Open
 st_not_open = Not open
 st_running = Running
 st_stopped = Stopped
+st_clock_sync = Synchronised ({source})
+st_clock_unsync = NOT synchronised ({source})
+st_clock_warning = Clock not synchronised: recordings made now are marked "time unverified", and retention by age waits until it is.
+
+# recordings made while the clock was not synchronised (list and recording page)
+time_unverified = ⚠ time unverified
+time_unverified_title = Recorded while the appliance's clock was not synchronised with a time server since it was switched on: the date and times may be wrong.

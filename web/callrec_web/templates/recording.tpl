@@ -5,6 +5,9 @@
 % end_reason = meta.get('end_reason') if isinstance(meta.get('end_reason'), str) else ''
 <p><a href="/recordings">← All recordings</a></p>
 <h1>Recording of <time datetime="{{meta.get('started_at', '')}}">{{local_time(meta.get('started_at'), True) or rec_id}}</time></h1>
+% if meta.get('clock_synchronised') is False:
+<p class="warning time-unverified" role="note">{{t('time_unverified')}}: {{t('time_unverified_title')}}</p>
+% end
 % restricted = bool(meta.get('restricted'))
 % from urllib.parse import quote
 % q = '?reason=' + quote(access_reason) if restricted and access_reason else ''
@@ -63,6 +66,9 @@
     <dt>Started</dt><dd>{{local_time(meta.get('started_at'), True) or '—'}}</dd>
     <dt>Ended</dt><dd>{{local_time(meta.get('ended_at'), True) or '—'}}</dd>
     <dt>Duration</dt><dd>{{duration(meta.get('duration_s')) or '—'}}</dd>
+% if isinstance(meta.get('clock_synchronised'), bool):
+    <dt>Clock at the start</dt><dd>{{'Synchronised' if meta['clock_synchronised'] else 'Not synchronised: ' + t('time_unverified')}}</dd>
+% end
     <dt>Direction</dt><dd>{{t('direction_' + meta['direction']) if meta.get('direction') in ('in', 'out') else '—'}}</dd>
     <dt>Line</dt><dd>{{meta.get('line') or '—'}}</dd>
     <dt>Caller number</dt><dd>{{meta.get('caller_number') or '—'}}</dd>

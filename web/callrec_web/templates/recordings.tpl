@@ -21,7 +21,11 @@
 %   completed = field(rec, 'announcement', 'completed')
 %   status = rec.get('status') if isinstance(rec.get('status'), str) else ''
     <tr>
-      <td><a href="/recordings/{{rec['id']}}"><time datetime="{{rec.get('started_at', '')}}">{{local_time(rec.get('started_at')) or rec['id']}}</time></a></td>
+      <td><a href="/recordings/{{rec['id']}}"><time datetime="{{rec.get('started_at', '')}}">{{local_time(rec.get('started_at')) or rec['id']}}</time></a>
+%   if rec.get('clock_synchronised') is False:
+        <span class="time-unverified" role="note" title="{{t('time_unverified_title')}}" aria-label="{{t('time_unverified')}}: {{t('time_unverified_title')}}">{{t('time_unverified')}}</span>
+%   end
+      </td>
       <td>{{t('direction_' + rec['direction']) if rec.get('direction') in ('in', 'out') else ''}}</td>
       <td>{{duration(rec.get('duration_s'))}}</td>
       <td>{{number(rec) or '—'}}</td>

@@ -32,6 +32,12 @@
 %   shown = [k.replace('_', ' ') + ' ' + str(v) for k, v in sorted(counts.items()) if v]
 %   return ', '.join(shown) or t('st_none')
 % end
+% def clock_text(clock):
+%   if not clock:
+%     return '—'
+%   end
+%   return t('st_clock_sync' if clock['synchronised'] else 'st_clock_unsync', source=clock['source'] or '—')
+% end
 % def num(value):
 %   return str(int(value)) if value is not None else '—'
 % end
@@ -59,6 +65,8 @@
 % end
   </ul>
   <p data-field="no-faults"{{!' hidden' if snap['faults'] else ''}}>No faults.</p>
+% clock = snap.get('clock')
+  <p data-field="clock_warning" class="warning" role="status"{{!'' if clock and not clock['synchronised'] else ' hidden'}}>{{t('st_clock_warning')}}</p>
 % sip = snap.get('sip')
 % if sip:
   <h2 id="sip-h">SIP line{{' – ' + sip['line'] if sip['line'] else ''}}</h2>
@@ -82,18 +90,35 @@
     <dd><span data-field="mcu">{{(t('st_connected') + (' (' + board['mcu_version'] + ')' if board['mcu_version'] else '')) if board['mcu_connected'] else (t('st_lost') if board['mcu_connected'] is False else '—')}}</span></dd>
     <dt>Line audio</dt>
     <dd><span data-field="audio">{{t('st_open') if board['audio_open'] else (t('st_not_open') if board['audio_open'] is False else '—')}}</span></dd>
+    <dt>Clock</dt>
+    <dd><span data-field="clock">{{clock_text(clock)}}</span></dd>
     <dt>Board</dt>
     <dd>{{board['backend'] or '—'}}</dd>
     <dt>Software</dt>
     <dd>{{snap['version'] or '—'}}</dd>
+% web = snap.get('web')
+% if web:
+    <dt>Web address</dt>
+    <dd>{{web['url'] or '—'}}{{' (HTTPS)' if web['tls'] else ''}}</dd>
+%   if web['fingerprint']:
+    <dt>Certificate SHA-256</dt>
+    <dd><code class="fingerprint" data-field="fingerprint">{{web['fingerprint']}}</code></dd>
+%   end
+% end
   </dl>
+% if web and web['fingerprint']:
+  <p class="help">The appliance's certificate is its own (self-signed): the first time a browser connects it warns. Compare the fingerprint it shows (certificate details, SHA-256) with the one above before accepting; if they differ, do not log in.</p>
+% end
+% if web and web['warning']:
+  <p class="warning" role="alert">{{web['warning']}}.</p>
+% end
   <p class="help">Updated: <span data-field="updated">{{local_time(snap['updated'], True) or '—'}}</span>. This page refreshes itself every 2 seconds when JavaScript is on; otherwise reload it.</p>
   <p data-field="stale" class="warning" role="alert" hidden>Live updates stopped: your session has ended or the appliance does not answer. Reload the page.</p>
 </section>
 <div id="labels" hidden>
 % keys = ['state_' + s for s in states] + ['direction_in', 'direction_out', 'daemon_unreachable']
 % keys += ['outcome_recorded', 'outcome_unanswered', 'outcome_abandoned', 'outcome_not_recorded', 'outcome_ended_during_announcement']
-% keys += ['st_on', 'st_off', 'st_none', 'st_answered', 'st_not_answered', 'st_rings', 'st_for', 'st_connected', 'st_lost', 'st_open', 'st_not_open', 'st_running', 'st_stopped', 'st_next_private', 'st_not_pressed']
+% keys += ['st_on', 'st_off', 'st_none', 'st_answered', 'st_not_answered', 'st_rings', 'st_for', 'st_connected', 'st_lost', 'st_open', 'st_not_open', 'st_running', 'st_stopped', 'st_next_private', 'st_not_pressed', 'st_clock_sync', 'st_clock_unsync']
 % for key in keys:
   <span data-key="{{key}}">{{t(key)}}</span>
 % end
