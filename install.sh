@@ -783,6 +783,7 @@ prod_install() {
     fi
   fi
   say "Config: $PROD_CONFIG (edit, then: systemctl restart callrec). Log of this install: $LOG"
+  say "Next steps (first setup, a test call, troubleshooting): $REPO/docs/technician-guide.md"
 }
 
 # --- Production: uninstall ----------------------------------------------------------------------

@@ -473,7 +473,7 @@ def judge_clock(m: ClockMeasure) -> CheckResult:
     if not m.synchronized:
         return warn(item, f"{shown}, NOT synchronised ({m.source}): recordings made now are "
                     "marked \"time unverified\" and retention does not erase by age until it is",
-                    "give the appliance network access to an NTP server (Settings or "
+                    "give the appliance network access to an NTP server (its DHCP server or "
                     "/etc/systemd/timesyncd.conf); `timedatectl timesync-status` shows why")
     return ok(item, f"{shown}, synchronised ({m.source})")
 

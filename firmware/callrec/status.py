@@ -36,6 +36,7 @@ _PART_NAMES = {
     "volume": "recordings volume (USB stick)",
     "web": "web UI (HTTPS certificate)",
     "sip": "SIP line",
+    "privacy": "do-not-record list",
     "clock": "clock",
 }
 

@@ -26,7 +26,8 @@ from pathlib import Path
 from callrec.config import Config, WebConfig
 
 DAYS = 3650  # ten years: the appliance outlives a shorter certificate, nobody renews it
-FIX_HINT = "run install.sh or 'sudo callrec tls generate', then 'systemctl restart callrec'"
+FIX_HINT = ("run install.sh or 'sudo /opt/callrec/bin/callrec tls generate', then "
+            "'systemctl restart callrec'")
 _ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104 (a bind address read, never bound)
 
 

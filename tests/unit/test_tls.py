@@ -106,7 +106,7 @@ def test_generate_makes_a_self_signed_server_certificate(tmp_path: Path) -> None
 
 def test_unusable_certificates_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(TlsError, match=r"no certificate: .* missing; run install.sh or "
-                       r"'sudo callrec tls generate'"):
+                       r"'sudo /opt/callrec/bin/callrec tls generate'"):
         server_context(str(tmp_path / "a.crt"), str(tmp_path / "a.key"))
     (tmp_path / "a.crt").write_text("not a certificate")
     (tmp_path / "a.key").write_text("not a key")

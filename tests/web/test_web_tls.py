@@ -197,7 +197,7 @@ def test_without_a_certificate_no_web_ui_only_how_to_fix_it(tmp_path: Path) -> N
             conn.close()
             assert resp.status == 503
             assert resp.getheader("Set-Cookie") is None
-            assert "sudo callrec tls generate" in body and "csrf_token" not in body
+            assert "sudo /opt/callrec/bin/callrec tls generate" in body and "csrf_token" not in body
         assert "web UI OFF" in box.transport.describe()
 
 

@@ -111,8 +111,8 @@ def no_certificate_app() -> WsgiApp:
         "Web interface unavailable: no certificate",
         "<p>This call recorder serves its web interface over HTTPS only, and its certificate "
         "is missing or unusable, so the interface is off. Calls are still recorded.</p>"
-        "<p>On the appliance, run <code>sudo callrec tls generate</code> (or re-run "
-        "<code>install.sh</code>), then <code>sudo systemctl restart callrec</code>. "
+        "<p>On the appliance, run <code>sudo /opt/callrec/bin/callrec tls generate</code> "
+        "(or re-run <code>install.sh</code>), then <code>sudo systemctl restart callrec</code>. "
         "<code>callrec status</code> says what is wrong.</p>",
     )
 
