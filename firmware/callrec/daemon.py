@@ -552,10 +552,7 @@ class Daemon:
     def _systemd_status(self) -> str:
         """One short line for `systemctl status`: state, SIP calls, fault names (no details,
         nothing personal), e.g. "idle; 2 SIP calls; faults: none"."""
-        try:
-            snap = self.status.snapshot()  # also asks the SIP line for its counters
-        except RuntimeError:  # a SIP call table changed size while counted: next time
-            return self.notifier.last_status
+        snap = self.status.snapshot()  # also asks the SIP line for its counters
         parts = [str(snap.get("state") or self.flow.state.value)]
         sip = snap.get("sip")
         if isinstance(sip, dict):

@@ -60,11 +60,6 @@ class Notifier:
     def enabled(self) -> bool:
         return self.address is not None
 
-    @property
-    def last_status(self) -> str:
-        """The STATUS= line last sent (or meant to be)."""
-        return self._status
-
     def notify(self, *lines: str) -> bool:
         """Send "KEY=value" lines as one datagram; True if it was sent."""
         if self.address is None or not lines:

@@ -266,10 +266,13 @@ class SipLine:
 
     # -- status -----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        """For the status page: no number, no address of a caller; counts only."""
+        """For the status page: no number, no address of a caller; counts only. Called from
+        other threads (the daemon's, the web's): the call table is copied in one step (a
+        C-level copy under the GIL) before it is read, as this line's thread changes it."""
+        calls = list(self.b2bua.calls.values())
         return {
             "line": self.cfg.name,
-            "calls": sum(1 for c in self.b2bua.calls.values() if c.state != "ended"),
+            "calls": sum(1 for c in calls if c.state != "ended"),
             "recording": len(self._recordings),
             "outcomes": dict(self.outcomes),
             "transport": self.transport.counters(),
