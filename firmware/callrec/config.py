@@ -113,6 +113,9 @@ class WebConfig:
     # root:callrec 0640, never readable by others.
     tls_cert_file: str = "/etc/callrec/tls/callrec.crt"
     tls_key_file: str = "/etc/callrec/tls/callrec.key"
+    # The staff UI's language until someone picks another with the switch in the page header
+    # (kept in a cookie): "en" or "fr". The privacy notice follows the reader's browser.
+    language: str = "en"
 
     @property
     def tls_on(self) -> bool:
@@ -289,6 +292,9 @@ class Config:
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     sip: SipConfig = field(default_factory=SipConfig)
     runtime_dir: str = "/run/callrec"
+    # The schema version the file was written for (config_migrate.py): a file without it is
+    # version 1. Upgrades migrate older files; a newer file than this code is refused.
+    config_version: int = 1
     source: str = "<defaults>"
 
     @property
@@ -311,13 +317,14 @@ _SECTIONS: dict[str, type] = {
     "controller": ControllerConfig,
     "sip": SipConfig,
 }
-_TOP_LEVEL = {"runtime_dir": str}
+_TOP_LEVEL = {"runtime_dir": str, "config_version": int}
 _CHOICES = {
     ("board", "backend"): ("hat", "sim"),
     ("line", "country"): ("fr", "eu", "us"),
     ("storage", "audio_format"): ("compact", "lossless", "wav"),
     ("storage", "key_binding"): ("auto", "otp", "file", "none"),
     ("web", "tls"): ("auto", "on", "off"),
+    ("web", "language"): ("en", "fr"),
 }
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import bottle
 
+from callrec_web.translate import Translator
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -120,4 +122,5 @@ class Views:
             return tpl
 
     def render(self, name: str, **values: Any) -> str:
+        values.setdefault("_", Translator(self.lang))
         return str(self._template(name).render(lang=self.lang, t=self.text, **HELPERS, **values))
