@@ -19,10 +19,13 @@ PROCESSING_RECORD = "processing.record"
 SUBJECTS_MANAGE = "subjects.manage"
 # Run the self-test: it closes the announcement relay and plays a tone on an idle line.
 SELFTEST_RUN = "selftest.run"
+# Change the configuration (line, country, announcements, retention, language), back it up and
+# restore it, and download the diagnostics bundle: none of these reveals a recording.
+SETTINGS_MANAGE = "settings.manage"
 
 PERMISSIONS = frozenset(
     {RECORDINGS_LIST, RECORDINGS_LISTEN, RECORDINGS_ERASE, STATUS_VIEW, USERS_MANAGE, TOKENS_OWN,
-     AUDIT_VIEW, PROCESSING_RECORD, SUBJECTS_MANAGE, SELFTEST_RUN}
+     AUDIT_VIEW, PROCESSING_RECORD, SUBJECTS_MANAGE, SELFTEST_RUN, SETTINGS_MANAGE}
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -33,7 +36,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
          PROCESSING_RECORD, SUBJECTS_MANAGE}
     ),
     # The technician keeps the appliance running but never hears a call.
-    "technician": frozenset({STATUS_VIEW, USERS_MANAGE, SELFTEST_RUN}),
+    "technician": frozenset({STATUS_VIEW, USERS_MANAGE, SELFTEST_RUN, SETTINGS_MANAGE}),
 }
 
 
