@@ -19,19 +19,25 @@ import numpy as np
 OK, WARN, FAIL = "ok", "warn", "fail"
 _RANK = {OK: 0, WARN: 1, FAIL: 2}
 
+
+def N_(text: str) -> str:
+    """Marks an English text that the web UI translates where it shows it (PO msgid)."""
+    return text
+
+
 # The items, in the order they are run and shown.
 ITEMS = ("board", "pins", "audio", "storage", "index", "clock", "keys")
 TITLES = {
-    "board": "Board and HAT microcontroller",
-    "pins": "Pins: privacy button, recording and fault LEDs, MCU reset",
-    "audio": "Audio path: test tone through the announcement relay and back",
-    "storage": "Storage: write, fsync, read back, delete",
-    "index": "Recordings index",
-    "clock": "Clock",
-    "keys": "Encryption key",
+    "board": N_("Board and HAT microcontroller"),
+    "pins": N_("Pins: privacy button, recording and fault LEDs, MCU reset"),
+    "audio": N_("Audio path: test tone through the announcement relay and back"),
+    "storage": N_("Storage: write, fsync, read back, delete"),
+    "index": N_("Recordings index"),
+    "clock": N_("Clock"),
+    "keys": N_("Encryption key"),
 }
 
-BUSY = "a call is in progress, try again after it"
+BUSY = N_("a call is in progress, try again after it")
 
 # The test tone: 1 kHz for half a second, 12 dB below full scale.
 TONE_HZ = 1000.0

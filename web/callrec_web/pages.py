@@ -22,6 +22,7 @@ from callrec.audit import MAX_REASON
 from callrec.storage.audio_files import EXTENSION
 from callrec.storage.recordings import is_recording_id
 from callrec_web import permissions as p
+from callrec_web import uilang
 from callrec_web.access import (
     AUTHENTICATED,
     PUBLIC,
@@ -68,8 +69,12 @@ def render(rt: Runtime, name: str, status: int = 200, **values: Any) -> str:
         csrf = rt.form_token()
     bottle.response.status = status
     bottle.response.content_type = "text/html; charset=utf-8"
+    lang = uilang.for_request(rt.views.lang, rt.ctx.https)
+    bottle.response.set_header("Content-Language", lang)
     return rt.views.render(
         name,
+        ui_lang=lang,
+        ui_languages=uilang.links_for_request(lang),
         who=who,
         can=lambda perm: who is not None and who.can(perm),
         csrf=csrf,

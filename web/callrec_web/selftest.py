@@ -18,9 +18,11 @@ from callrec_web import permissions as p
 from callrec_web.access import Runtime, see_other
 from callrec_web.api import as_json
 from callrec_web.pages import render
+from callrec_web.translate import N_
 
-NO_BOARD = "the self-test runs in the recorder daemon, which is not serving this page"
-STATUS_TEXT = {"ok": "OK", "warn": "Warning", "fail": "Failed"}
+NO_BOARD = N_("the self-test runs in the recorder daemon, which is not serving this page")
+TIMED_OUT = N_("the self-test did not finish in time")
+STATUS_TEXT = {"ok": N_("OK"), "warn": N_("Warning"), "fail": N_("Failed")}
 
 
 def install(app: bottle.Bottle, rt: Runtime) -> None:
@@ -53,8 +55,8 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
             ctx.selftest.run()
         except LineBusy as exc:
             return page(409, str(exc))
-        except TimeoutError as exc:
-            return page(503, str(exc))
+        except TimeoutError:
+            return page(503, TIMED_OUT)
         return see_other("/selftest#result")
 
     @route("/api/v1/selftest", "GET")

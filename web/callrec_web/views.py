@@ -1,7 +1,9 @@
 """Template rendering and the small display helpers the templates use.
 
-All user-visible text lives in the templates (messages.tpl holds the texts that the code
-refers to by key), so a translation is a second template folder, not a code change.
+All user-visible text lives in the templates, written in English as `_("text")`, or in
+messages.tpl (the English texts that the code refers to by key). Both are translated through
+translate.py's PO files: the English text is the msgid, so there is one template per page
+whatever the language, and each request is rendered in its own language.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import bottle
 
+from callrec_web import uilang
 from callrec_web.translate import Translator
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -92,10 +95,11 @@ def parse_messages(text: str) -> dict[str, str]:
 
 
 class Views:
-    """Renders templates from one language folder; compiled templates are kept.
+    """Renders templates in the request's language; compiled templates are kept.
 
     messages.tpl is the catalog of the texts that code refers to by key (flash messages,
-    form errors, role names); templates show them with {{t('key')}}.
+    form errors, role names); templates show them with {{t('key')}}, translated like `_`.
+    `lang` is the default language ([web] language), used when a request has chosen none.
     """
 
     def __init__(self, lang: str = "en", directory: Path = TEMPLATE_DIR) -> None:
@@ -105,13 +109,22 @@ class Views:
         self._cache: dict[str, bottle.SimpleTemplate] = {}
         self.messages = parse_messages(str(self._template("messages.tpl").render()))
 
-    def text(self, key: str, default: str | None = None, **values: object) -> str:
-        """The catalog text for `key` (else `default`, else the key), with {name} filled in."""
-        template = self.messages.get(key, key if default is None else default)
-        try:
-            return template.format(**values)
-        except (KeyError, IndexError, ValueError):
-            return template
+    def text(
+        self, key: str, default: str | None = None, /, lang: str | None = None, **values: object
+    ) -> str:
+        """The catalog text for `key` (else `default`, else the key) in `lang` (the request's
+        if None), with {name} filled in."""
+        english = self.messages.get(key, key if default is None else default)
+        translate = Translator(uilang.current(self.lang) if lang is None else lang)
+        return translate(english, **values)
+
+    def texts_in(self, lang: str) -> Any:
+        """`t` for templates: catalog texts in `lang`."""
+
+        def t(key: str, default: str | None = None, /, **values: object) -> str:
+            return self.text(key, default, lang=lang, **values)
+
+        return t
 
     def _template(self, name: str) -> bottle.SimpleTemplate:
         with self._lock:
@@ -121,6 +134,10 @@ class Views:
                 self._cache[name] = tpl
             return tpl
 
-    def render(self, name: str, **values: Any) -> str:
-        values.setdefault("_", Translator(self.lang))
-        return str(self._template(name).render(lang=self.lang, t=self.text, **HELPERS, **values))
+    def render(self, name: str, ui_lang: str | None = None, **values: Any) -> str:
+        """Template `name` in `ui_lang` (else the request's language, else the default)."""
+        lang = ui_lang or uilang.current(self.lang)
+        values.setdefault("_", Translator(lang))
+        return str(
+            self._template(name).render(lang=lang, t=self.texts_in(lang), **HELPERS, **values)
+        )

@@ -1,37 +1,37 @@
-% rebase('layout.tpl', title='Account', section='account')
-<h1>Your account</h1>
-<p>Logged in as <strong>{{who.name}}</strong>. Roles: {{', '.join(t('role_' + r) for r in sorted(who.user.roles))}}.</p>
+% rebase('layout.tpl', title=_('Account'), section='account')
+<h1>{{_('Your account')}}</h1>
+<p>{{_('Logged in as')}} <strong>{{who.name}}</strong>. {{_('Roles:')}} {{', '.join(t('role_' + r) for r in sorted(who.user.roles))}}.</p>
 % include('errors.tpl')
 <section aria-labelledby="pw-h">
-  <h2 id="pw-h">Change password</h2>
+  <h2 id="pw-h">{{_('Change password')}}</h2>
   <form method="post" action="/account" class="stack">
     <input type="hidden" name="csrf_token" value="{{csrf}}">
     <input type="hidden" name="action" value="password">
     <input type="text" name="username" value="{{who.name}}" autocomplete="username" hidden>
-    <label for="current">Current password</label>
+    <label for="current">{{_('Current password')}}</label>
     <input id="current" name="current" type="password" required maxlength="128" autocomplete="current-password">
-    <label for="password">New password</label>
+    <label for="password">{{_('New password')}}</label>
     <input id="password" name="password" type="password" required minlength="10" maxlength="128" autocomplete="new-password" aria-describedby="password-help">
-    <p id="password-help" class="help">10 to 128 characters.</p>
-    <label for="confirm">New password again</label>
+    <p id="password-help" class="help">{{_('10 to 128 characters.')}}</p>
+    <label for="confirm">{{_('New password again')}}</label>
     <input id="confirm" name="confirm" type="password" required minlength="10" maxlength="128" autocomplete="new-password">
-    <button type="submit">Change password</button>
+    <button type="submit">{{_('Change password')}}</button>
   </form>
 </section>
 % if can('tokens.own'):
 <section aria-labelledby="tok-h">
-  <h2 id="tok-h">API tokens</h2>
-  <p>A token lets a program use the JSON API (<code>/api/v1/</code>) with your rights: send it as <code>Authorization: Bearer &lt;token&gt;</code>.</p>
+  <h2 id="tok-h">{{_('API tokens')}}</h2>
+  <p>{{!_('A token lets a program use the JSON API (<code>/api/v1/</code>) with your rights: send it as <code>Authorization: Bearer &lt;token&gt;</code>.')}}</p>
 % if new_token:
   <div class="new-token" role="status">
-    <p>New token “{{token_label}}”. Copy it now: it is shown only once.</p>
+    <p>{{_('New token “{label}”. Copy it now: it is shown only once.', label=token_label)}}</p>
     <p><code class="token">{{new_token}}</code></p>
   </div>
 % end
 % if who.user.tokens:
   <table>
-    <caption>Your tokens</caption>
-    <thead><tr><th scope="col">Label</th><th scope="col">Created</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+    <caption>{{_('Your tokens')}}</caption>
+    <thead><tr><th scope="col">{{_('Label')}}</th><th scope="col">{{_('Created')}}</th><th scope="col"><span class="visually-hidden">{{_('Action')}}</span></th></tr></thead>
     <tbody>
 % for tok in who.user.tokens:
       <tr>
@@ -42,7 +42,7 @@
             <input type="hidden" name="csrf_token" value="{{csrf}}">
             <input type="hidden" name="action" value="token_revoke">
             <input type="hidden" name="token_id" value="{{tok.id}}">
-            <button type="submit" class="danger" aria-label="Revoke token {{tok.label}}">Revoke</button>
+            <button type="submit" class="danger" aria-label="{{_('Revoke token {label}', label=tok.label)}}">{{_('Revoke')}}</button>
           </form>
         </td>
       </tr>
@@ -53,9 +53,9 @@
   <form method="post" action="/account" class="stack">
     <input type="hidden" name="csrf_token" value="{{csrf}}">
     <input type="hidden" name="action" value="token_create">
-    <label for="label">Label for a new token</label>
+    <label for="label">{{_('Label for a new token')}}</label>
     <input id="label" name="label" required maxlength="64" value="{{token_label if not new_token else ''}}">
-    <button type="submit">Create token</button>
+    <button type="submit">{{_('Create token')}}</button>
   </form>
 </section>
 % end

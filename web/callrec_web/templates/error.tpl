@@ -1,4 +1,4 @@
-% rebase('layout.tpl', title='Error ' + str(code))
-<h1>Error {{code}}</h1>
+% rebase('layout.tpl', title=_('Error {code}', code=code))
+<h1>{{_('Error {code}', code=code)}}</h1>
 <p>{{t(key)}}</p>
-<p><a href="/">Back to the start page</a></p>
+<p><a href="/">{{_('Back to the start page')}}</a></p>

@@ -14,14 +14,25 @@
 <body>
 % # Pages in another language than the UI's (the privacy notice) hand their own words in `ui`.
 % ui = get('ui') or {}
-<a class="skip" href="#main">{{ui.get('skip', 'Skip to main content')}}</a>
+<a class="skip" href="#main">{{ui.get('skip') or _('Skip to main content')}}</a>
 <header class="top">
   <a class="brand" href="/">callrec</a>
+% # The staff UI's language switch (?lang= sets a cookie); each language named in itself.
+% ui_languages = get('ui_languages') or []
+% if ui_languages:
+  <nav class="langs" aria-label="{{_('Language')}}">
+    <ul>
+%   for code, name, href, current in ui_languages:
+      <li><a href="{{href}}" hreflang="{{code}}" lang="{{code}}"{{!' aria-current="true"' if current else ''}}>{{name}}</a></li>
+%   end
+    </ul>
+  </nav>
+% end
 % if who:
-  <nav aria-label="Main">
+  <nav aria-label="{{_('Main')}}">
     <ul>
 % section = get('section', '')
-% links = [('recordings.list', '/recordings', 'recordings', 'Recordings'), ('status.view', '/status', 'status', 'Status'), (None, '/account', 'account', 'Account'), ('users.manage', '/users', 'users', 'Users'), ('selftest.run', '/selftest', 'selftest', 'Self-test'), ('subjects.manage', '/subjects', 'subjects', 'People'), ('audit.view', '/audit', 'audit', 'Access log')]
+% links = [('recordings.list', '/recordings', 'recordings', _('Recordings')), ('status.view', '/status', 'status', _('Status')), (None, '/account', 'account', _('Account')), ('users.manage', '/users', 'users', _('Users')), ('selftest.run', '/selftest', 'selftest', _('Self-test')), ('settings.manage', '/settings', 'settings', _('Settings')), ('subjects.manage', '/subjects', 'subjects', _('People')), ('audit.view', '/audit', 'audit', _('Access log'))]
 % for perm, href, name, label in links:
 %   if perm is None or can(perm):
       <li><a href="{{href}}"{{!' aria-current="page"' if section == name else ''}}>{{label}}</a></li>
@@ -32,7 +43,7 @@
   <form class="logout" method="post" action="/logout">
     <input type="hidden" name="csrf_token" value="{{csrf}}">
     <span class="who">{{who.name}}</span>
-    <button type="submit">Log out</button>
+    <button type="submit">{{_('Log out')}}</button>
   </form>
 % end
 </header>
@@ -43,8 +54,8 @@
 {{!base}}
 </main>
 <footer>
-  <p>{{ui.get('footer', 'This appliance records telephone calls (audio), after an announcement tells the other party. Recordings are personal data: listen, download and erase them only for their purpose.')}}</p>
-  <p><a href="/privacy">{{ui.get('privacy_link', 'Privacy notice')}}</a></p>
+  <p>{{ui.get('footer') or _('This appliance records telephone calls (audio), after an announcement tells the other party. Recordings are personal data: listen, download and erase them only for their purpose.')}}</p>
+  <p><a href="/privacy">{{ui.get('privacy_link') or _('Privacy notice')}}</a></p>
 </footer>
 </body>
 </html>

@@ -1,19 +1,19 @@
-% rebase('layout.tpl', title='Recordings', section='recordings')
-<h1>Recordings</h1>
+% rebase('layout.tpl', title=_('Recordings'), section='recordings')
+<h1>{{_('Recordings')}}</h1>
 % if not rows:
-<p>No recordings yet.</p>
+<p>{{_('No recordings yet.')}}</p>
 % else:
 <div class="table-wrap" role="region" aria-labelledby="rec-caption" tabindex="0">
 <table class="recordings">
-  <caption id="rec-caption">{{total}} recording(s), newest first. Page {{page}} of {{pages}}.</caption>
+  <caption id="rec-caption">{{_('{n} recording(s), newest first.', n=total)}} {{_('Page {page} of {pages}.', page=page, pages=pages)}}</caption>
   <thead>
     <tr>
-      <th scope="col">Date and time</th>
-      <th scope="col">Direction</th>
-      <th scope="col">Duration</th>
-      <th scope="col">Number</th>
-      <th scope="col">Announcement</th>
-      <th scope="col">Status</th>
+      <th scope="col">{{_('Date and time')}}</th>
+      <th scope="col">{{_('Direction')}}</th>
+      <th scope="col">{{_('Duration')}}</th>
+      <th scope="col">{{_('Number')}}</th>
+      <th scope="col">{{_('Announcement')}}</th>
+      <th scope="col">{{_('Status')}}</th>
     </tr>
   </thead>
   <tbody>
@@ -29,8 +29,8 @@
       <td>{{t('direction_' + rec['direction']) if rec.get('direction') in ('in', 'out') else ''}}</td>
       <td>{{duration(rec.get('duration_s'))}}</td>
       <td>{{number(rec) or '—'}}</td>
-      <td>{{'Played in full' if completed is True else ('Interrupted' if completed is False else '—')}}</td>
-      <td>{{t('status_' + status, status) if status else '—'}}{{' · Restricted' if rec.get('restricted') else ''}}</td>
+      <td>{{_('Played in full') if completed is True else (_('Interrupted') if completed is False else '—')}}</td>
+      <td>{{t('status_' + status, status) if status else '—'}}{{' · ' + _('Restricted') if rec.get('restricted') else ''}}</td>
     </tr>
 % end
   </tbody>
@@ -38,13 +38,13 @@
 </div>
 % end
 % if pages > 1:
-<nav class="pager" aria-label="Pages">
+<nav class="pager" aria-label="{{_('Pages')}}">
 % if page > 1:
-  <a href="/recordings?page={{page - 1}}" rel="prev">Newer</a>
+  <a href="/recordings?page={{page - 1}}" rel="prev">{{_('Newer')}}</a>
 % end
-  <span>Page {{page}} of {{pages}}</span>
+  <span>{{_('Page {page} of {pages}', page=page, pages=pages)}}</span>
 % if page < pages:
-  <a href="/recordings?page={{page + 1}}" rel="next">Older</a>
+  <a href="/recordings?page={{page + 1}}" rel="next">{{_('Older')}}</a>
 % end
 </nav>
 % end

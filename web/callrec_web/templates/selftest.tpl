@@ -1,31 +1,31 @@
-% rebase('layout.tpl', title='Self-test', section='selftest')
-<h1>Self-test</h1>
-<p>Checks the board and its microcontroller, the pins, the audio path (a 1 kHz test tone is played through the announcement relay and must come back on the capture side), storage (a file written, synced, read back and deleted on each volume), the recordings index, the clock and the encryption key. It takes a few seconds and runs only while the line is idle: a call that starts meanwhile takes the line back at once.</p>
+% rebase('layout.tpl', title=_('Self-test'), section='selftest')
+<h1>{{_('Self-test')}}</h1>
+<p>{{_('Checks the board and its microcontroller, the pins, the audio path (a 1 kHz test tone is played through the announcement relay and must come back on the capture side), storage (a file written, synced, read back and deleted on each volume), the recordings index, the clock and the encryption key. It takes a few seconds and runs only while the line is idle: a call that starts meanwhile takes the line back at once.')}}</p>
 % if error:
-<div class="errors" role="alert"><p>{{error}}</p></div>
+<div class="errors" role="alert"><p>{{_(error)}}</p></div>
 % end
 % if available:
 <form method="post" action="/selftest">
   <input type="hidden" name="csrf_token" value="{{csrf}}">
-  <button type="submit">Run the self-test</button>
+  <button type="submit">{{_('Run the self-test')}}</button>
 </form>
 % end
 <section id="result" aria-labelledby="result-h">
-  <h2 id="result-h">Last result</h2>
+  <h2 id="result-h">{{_('Last result')}}</h2>
 % if not report:
-  <p>No self-test has run yet.</p>
+  <p>{{_('No self-test has run yet.')}}</p>
 % else:
-%   overall = {'ok': 'All checks passed', 'warn': 'Passed, with warnings', 'fail': 'Failed'}.get(report['overall'], report['overall'])
-  <p role="status"><strong class="selftest-{{report['overall']}}">{{overall}}</strong> — {{local_time(report['started_at'], True) or report['started_at']}}, {{report['backend']}} board{{', run by the recorder' if report['mode'] == 'daemon' else ', run from the command line'}}.</p>
+%   overall = {'ok': _('All checks passed'), 'warn': _('Passed, with warnings'), 'fail': _('Failed')}.get(report['overall'], report['overall'])
+  <p role="status"><strong class="selftest-{{report['overall']}}">{{overall}}</strong> — {{local_time(report['started_at'], True) or report['started_at']}}, {{_('{board} board, run by the recorder.', board=report['backend']) if report['mode'] == 'daemon' else _('{board} board, run from the command line.', board=report['backend'])}}</p>
   <div class="table-wrap" role="region" aria-labelledby="checks-caption" tabindex="0">
   <table>
-    <caption id="checks-caption">Checks</caption>
-    <thead><tr><th scope="col">Check</th><th scope="col">Result</th><th scope="col">Detail</th><th scope="col">What to do</th></tr></thead>
+    <caption id="checks-caption">{{_('Checks')}}</caption>
+    <thead><tr><th scope="col">{{_('Check')}}</th><th scope="col">{{_('Result')}}</th><th scope="col">{{_('Detail')}}</th><th scope="col">{{_('What to do')}}</th></tr></thead>
     <tbody>
 %   for r in report['results']:
       <tr>
-        <th scope="row">{{titles.get(r['item'], r['item'])}}</th>
-        <td class="selftest-{{r['status']}}">{{status_text.get(r['status'], r['status'])}}</td>
+        <th scope="row">{{_(titles[r['item']]) if r['item'] in titles else r['item']}}</th>
+        <td class="selftest-{{r['status']}}">{{_(status_text[r['status']]) if r['status'] in status_text else r['status']}}</td>
         <td>{{r['detail']}}</td>
         <td>{{r['remedy'] or '—'}}</td>
       </tr>
@@ -35,4 +35,4 @@
   </div>
 % end
 </section>
-<p class="help">From a shell: <code>callrec selftest</code> (add <code>--json</code> for tools).</p>
+<p class="help">{{!_('From a shell: <code>callrec selftest</code> (add <code>--json</code> for tools).')}}</p>
