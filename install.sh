@@ -25,7 +25,11 @@ ETC_HOSTNAME=/etc/hostname
 ETC_HOSTS=/etc/hosts
 PI_DEFAULT_HOSTNAME=raspberrypi
 APPLIANCE_HOSTNAME=callrec
-PROD_LOG=/var/log/callrec-install.log
+# The install log: 0640 root:adm in a folder of its own, like other system logs (adm may read
+# logs). Up to 2024 it was /var/log/callrec-install.log, moved here on the next install.
+PROD_LOG_DIR=/var/log/callrec
+PROD_LOG=$PROD_LOG_DIR/install.log
+OLD_PROD_LOG=/var/log/callrec-install.log
 PROD_USER=callrec
 
 # No libasound2-plugins on the appliance: the HAT's PCMs (hw/alsa) use only alsa-lib's own
@@ -43,8 +47,10 @@ DEV_PACKAGES=(python3-venv python3-dev build-essential portaudio19-dev pulseaudi
 # openssl for the certificate step's tests.
 # SIP peers for the SIP tests (issue 6): sip-tester is SIPp; baresip-core is baresip's CLI user
 # agent with its modules, without the "baresip" metapackage's recommended GTK/X11/GStreamer.
+# debootstrap: tests/install/test_install_rootfs.py builds a Debian bookworm root file system
+# and runs the appliance install and an upgrade in it (in a chroot).
 TEST_PACKAGES=(chromium chromium-driver fonts-dejavu-core shellcheck systemd sip-tester baresip-core
-  openssl)
+  openssl debootstrap)
 
 usage() {
   cat <<EOF
@@ -55,8 +61,10 @@ Modes:
                      user '$PROD_USER', venv $PROD_VENV from this checkout (with [hat]),
                      config $PROD_CONFIG (only if absent), data $PROD_DATA, prompts,
                      ALSA PCM 'callrec-line', udev rule, systemd unit (enabled and started
-                     when systemd runs). Re-running upgrades in place and changes nothing that
-                     is already right; the daemon is restarted only if something changed.
+                     when systemd runs). Re-running upgrades in place: keeps the config, TLS
+                     certificate, recordings, keys and accounts, migrates the config to the
+                     current config_version (old file kept as callrec.toml.v<N>.bak), stops the
+                     daemon only if the code changes, and changes nothing that is already right.
   --uninstall        Remove the unit, venv, ALSA config and udev rule. Keeps $PROD_CONFIG_DIR,
                      the '$PROD_USER' account and the recordings in $PROD_DATA.
     --purge-recordings  Also delete $PROD_DATA (all recordings). Asks first, unless --yes.
@@ -88,7 +96,7 @@ LOG=
 STEP=
 say() {
   printf '%s\n' "$*"
-  if [ -n "$LOG" ]; then printf '%s %s\n' "$(date +%T)" "$*" >>"$LOG"; fi
+  if [ -n "$LOG" ]; then printf '%s %s\n' "$(date '+%F %T')" "$*" >>"$LOG"; fi
 }
 step() { STEP=$*; say "==> $*"; }
 ok() { say "    ok: $*"; }
@@ -106,10 +114,22 @@ log_init() {
   chmod 0600 "$LOG"
   printf '\n=== %s %s %s (from %s) ===\n' "$(date -Is)" "$PROG" "$ARGS" "$REPO" >>"$LOG"
 }
+# The appliance's log: appended to by every install, upgrade and uninstall, 0640 root:adm like
+# the system's other logs (it names paths, versions and counts, never a secret or a recording).
+prod_log_init() {
+  local group=adm
+  getent group adm >/dev/null || group=root
+  if [ ! -d "$PROD_LOG_DIR" ]; then install -d -m 0750 -o root -g "$group" "$PROD_LOG_DIR"; fi
+  if [ -f "$OLD_PROD_LOG" ] && [ ! -e "$PROD_LOG" ]; then mv "$OLD_PROD_LOG" "$PROD_LOG"; fi
+  log_init "$PROD_LOG"
+  chown "root:$group" "$PROD_LOG"
+  chmod 0640 "$PROD_LOG"
+  [ "$(stat -c '%U:%G %a' "$PROD_LOG")" = "root:$group 640" ] || die "$PROD_LOG is not root:$group 0640"
+}
 # run CMD...: runs a command with its output in the log only; on failure shows the log's tail.
 run() {
   local rc=0
-  printf '%s $ %s\n' "$(date +%T)" "$*" >>"$LOG"
+  printf '%s $ %s\n' "$(date '+%F %T')" "$*" >>"$LOG"
   "$@" >>"$LOG" 2>&1 </dev/null || rc=$?
   if [ "$rc" -ne 0 ]; then
     tail -n 30 "$LOG" | sed 's/^/    | /' >&2
@@ -118,7 +138,7 @@ run() {
 }
 # try CMD...: like run, but returns the exit status instead of stopping.
 try() {
-  printf '%s $ %s\n' "$(date +%T)" "$*" >>"$LOG"
+  printf '%s $ %s\n' "$(date '+%F %T')" "$*" >>"$LOG"
   "$@" >>"$LOG" 2>&1 </dev/null
 }
 on_error() {
@@ -442,11 +462,24 @@ stage_source() {
   (cd "$stage" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 }
 
+# The checkout staged once (STAGE) and its hash (SOURCE): whether the venv is current is known
+# before anything is touched, so the daemon is stopped only when its code will change.
+STAGE=
+SOURCE=
+prod_stage() {
+  STAGE=$(mktemp -d)
+  CLEANUP_DIRS+=("$STAGE")
+  SOURCE=$(stage_source "$STAGE")
+}
+venv_current() {
+  local have want
+  [ "$REINSTALL" = 0 ] || return 1
+  have=$(py_version "$PROD_VENV/bin/python") && want=$(py_version "$(python_for_venvs)") \
+    && [ "$have" = "$want" ] && stamp_matches "$PROD_VENV/.callrec-install" "$SOURCE" hat
+}
+
 prod_python_package() {
-  local stage source
-  stage=$(mktemp -d)
-  CLEANUP_DIRS+=("$stage")
-  source=$(stage_source "$stage")
+  local stage=$STAGE source=$SOURCE
   if [ "$REINSTALL" = 0 ] && stamp_matches "$PROD_VENV/.callrec-install" "$source" hat \
     && "$PROD_VENV/bin/python" -c 'import callrec, callrec_web, lgpio' >/dev/null 2>&1; then
     ok "callrec in $PROD_VENV is up to date with this checkout (source ${source:0:12}), not reinstalled"
@@ -462,19 +495,62 @@ prod_python_package() {
   ok "$PROD_VENV/bin/callrec runs"
 }
 
+# The web UI's Settings replace callrec.toml atomically (a temporary file in /etc/callrec, then a
+# rename), so the folder and the file are callrec's; nobody else may read them (secrets). The
+# TLS folder inside stays root's (prod_tls). systemd's ConfigurationDirectory= does not chown.
 prod_config() {
-  local rendered
-  if [ ! -d "$PROD_CONFIG_DIR" ]; then run install -d -m 0750 -o root -g "$PROD_USER" "$PROD_CONFIG_DIR"; fi
-  [ "$(stat -c '%U:%G %a' "$PROD_CONFIG_DIR")" = "root:$PROD_USER 750" ] \
-    || { run chown "root:$PROD_USER" "$PROD_CONFIG_DIR"; run chmod 0750 "$PROD_CONFIG_DIR"; note "fixed owner/mode of $PROD_CONFIG_DIR"; }
-  rendered=$REPO/hw/config/callrec-hat.toml
-  install_config "$rendered" "$PROD_CONFIG" 0640 -o root -g "$PROD_USER"
-  if [ "$(stat -c '%U:%G %a' "$PROD_CONFIG")" != "root:$PROD_USER 640" ]; then
-    run chown "root:$PROD_USER" "$PROD_CONFIG"
-    run chmod 0640 "$PROD_CONFIG"
-    note "fixed owner/mode of $PROD_CONFIG to root:$PROD_USER 0640 (it may hold secrets)"
+  local rendered template
+  if [ ! -d "$PROD_CONFIG_DIR" ]; then run install -d -m 0750 -o "$PROD_USER" -g "$PROD_USER" "$PROD_CONFIG_DIR"; fi
+  if [ "$(stat -c '%U:%G %a' "$PROD_CONFIG_DIR")" != "$PROD_USER:$PROD_USER 750" ]; then
+    note "owner/mode of $PROD_CONFIG_DIR was $(stat -c '%U:%G %a' "$PROD_CONFIG_DIR")"
+    run chown "$PROD_USER:$PROD_USER" "$PROD_CONFIG_DIR"
+    run chmod 0750 "$PROD_CONFIG_DIR"
+    note "fixed owner/mode of $PROD_CONFIG_DIR to $PROD_USER:$PROD_USER 0750 (the web UI's Settings rewrite the config in it)"
   fi
+  [ "$(stat -c '%U:%G %a' "$PROD_CONFIG_DIR")" = "$PROD_USER:$PROD_USER 750" ] || die "$PROD_CONFIG_DIR is not $PROD_USER:$PROD_USER 0750"
+  # The template at the current config_version, so that a new file needs no migration and an
+  # unedited one still compares equal to it.
+  template=$(mktemp -d)
+  CLEANUP_DIRS+=("$template")
+  rendered=$template/callrec.toml
+  run cp "$REPO/hw/config/callrec-hat.toml" "$rendered"
+  if can_migrate; then
+    run env -C / "$PROD_VENV/bin/callrec" config migrate --config "$rendered"
+  fi
+  install_config "$rendered" "$PROD_CONFIG" 0640 -o "$PROD_USER" -g "$PROD_USER"
+  migrate_config
+  if [ "$(stat -c '%U:%G %a' "$PROD_CONFIG")" != "$PROD_USER:$PROD_USER 640" ]; then
+    note "owner/mode of $PROD_CONFIG was $(stat -c '%U:%G %a' "$PROD_CONFIG")"
+    run chown "$PROD_USER:$PROD_USER" "$PROD_CONFIG"
+    run chmod 0640 "$PROD_CONFIG"
+    note "fixed owner/mode of $PROD_CONFIG to $PROD_USER:$PROD_USER 0640 (writable by the web UI's Settings, readable by nobody else: it may hold secrets)"
+  fi
+  [ "$(stat -c '%U:%G %a' "$PROD_CONFIG")" = "$PROD_USER:$PROD_USER 640" ] || die "$PROD_CONFIG is not $PROD_USER:$PROD_USER 0640"
   check_config "$PROD_VENV/bin/python" "$PROD_CONFIG"
+}
+
+# CALLREC_SKIP_PIP=1 may leave a venv from before `callrec config migrate` existed.
+can_migrate() {
+  if try "$PROD_VENV/bin/callrec" config migrate --help; then return 0; fi
+  warn "$PROD_VENV/bin/callrec has no 'config migrate' (an older venv left by CALLREC_SKIP_PIP=1): the configuration is not migrated"
+  return 1
+}
+
+# An older config_version is brought to the current one by the software's own migration
+# (comments and values kept, the old file kept as callrec.toml.v<N>.bak); a newer one, or a
+# file the daemon would refuse, stops the install with the reason and nothing changed.
+migrate_config() {
+  local out rc=0 line
+  can_migrate || return 0
+  out=$(env -C / "$PROD_VENV/bin/callrec" config migrate --config "$PROD_CONFIG" 2>&1) || rc=$?
+  if [ "$rc" -ne 0 ]; then die "$PROD_CONFIG cannot be migrated (nothing was changed): $out"; fi
+  case $out in
+    *"migrated config_version"*)
+      CHANGED=1
+      while IFS= read -r line; do ok "migrated: ${line#"$PROD_CONFIG: "}"; done <<<"$out"
+      ;;
+    *) ok "${out#"$PROD_CONFIG: "}: no migration needed" ;;
+  esac
 }
 
 prod_data() {
@@ -723,10 +799,81 @@ prod_tls() {
   ok "certificate $cert, key $key (root:$PROD_USER 0640), SHA-256 $fp"
 }
 
+# --- Production: upgrade in place ---------------------------------------------------------------
+# Any piece of an earlier install makes this run an upgrade: it keeps $PROD_CONFIG_DIR and
+# $PROD_DATA, and verifies at the end that the files it kept are unchanged.
+UPGRADE=0
+OLD_VERSION=
+NEW_VERSION=
+KEPT_MANIFEST=
+detect_install() {
+  NEW_VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO/pyproject.toml" | head -n 1)
+  if [ -e "$PROD_VENV/.callrec-install" ] || [ -f "$PROD_UNIT" ] || [ -f "$PROD_CONFIG" ]; then
+    UPGRADE=1
+    OLD_VERSION=$("$PROD_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("callrec"))' 2>/dev/null) \
+      || OLD_VERSION="(version unknown: no working venv)"
+    ok "upgrade: callrec $OLD_VERSION is installed here; upgrading it in place to $NEW_VERSION"
+    note "kept as they are: $PROD_CONFIG_DIR (configuration, HTTPS certificate) and $PROD_DATA (recordings, keys, accounts)"
+  else
+    ok "new install of callrec $NEW_VERSION (no earlier install found)"
+  fi
+}
+
+service_active() { systemd_running && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet callrec.service; }
+
+# The code is about to change under the daemon: stop it first (a call in progress would be cut:
+# the guide says to upgrade while no call is going on). prod_unit starts it again and checks it.
+stop_for_upgrade() {
+  if ! systemd_running; then
+    note "systemd is not PID 1 here (container or chroot): no running service to stop"
+    return
+  fi
+  if ! service_active; then ok "callrec.service is not running: nothing to stop"; return; fi
+  run systemctl stop callrec.service
+  if service_active; then die "callrec.service is still running after systemctl stop"; fi
+  ok "callrec.service stopped for the upgrade (started again at the end)"
+}
+
+# data_manifest DIR...: size, modification time and path of every file, sorted. The list stays
+# in a temporary file (paths are not logged: only counts).
+data_manifest() {
+  local d
+  for d in "$@"; do
+    if [ -d "$d" ]; then find "$d" -xdev -type f -printf '%s %T@ %p\n'; fi
+  done | LC_ALL=C sort
+}
+
+# Taken once the daemon is stopped (a running daemon changes its index and adds recordings).
+snapshot_kept() {
+  [ "$UPGRADE" = 1 ] || return 0
+  if service_active; then
+    note "callrec.service keeps running (its code does not change): the data it manages is not compared"
+    return
+  fi
+  KEPT_MANIFEST=$(mktemp)
+  CLEANUP_FILES+=("$KEPT_MANIFEST")
+  data_manifest "$PROD_DATA" "$PROD_TLS_DIR" >"$KEPT_MANIFEST"
+  ok "$(wc -l <"$KEPT_MANIFEST") files in $PROD_DATA and $PROD_TLS_DIR noted, to check that they are kept"
+}
+
+verify_kept() {
+  local after changed n
+  [ -n "$KEPT_MANIFEST" ] || return 0
+  after=$(mktemp)
+  CLEANUP_FILES+=("$after")
+  data_manifest "$PROD_DATA" "$PROD_TLS_DIR" >"$after"
+  n=$(wc -l <"$KEPT_MANIFEST")
+  changed=$(LC_ALL=C comm -23 "$KEPT_MANIFEST" "$after" | wc -l)
+  [ "$changed" -eq 0 ] || die "$changed of the $n files that were in $PROD_DATA and $PROD_TLS_DIR before the upgrade are missing or changed"
+  ok "kept: the $n files that were in $PROD_DATA (recordings, keys, accounts, prompts) and $PROD_TLS_DIR are all there, unchanged (size and time)"
+}
+
 prod_install() {
   [ "$(id -u)" -eq 0 ] || die "the appliance install needs root: sudo ./$PROG"
-  log_init "$PROD_LOG"
+  prod_log_init
   say "callrec appliance install from $REPO (log: $LOG)"
+  step "Existing install"
+  detect_install
   step "Checking the platform"
   check_platform
   step "System packages"
@@ -738,9 +885,12 @@ prod_install() {
     [ -x "$PROD_VENV/bin/callrec" ] || die "CALLREC_SKIP_PIP=1 but $PROD_VENV/bin/callrec is missing"
     warn "CALLREC_SKIP_PIP=1: venv left as it is"
   else
+    prod_stage
+    if [ "$UPGRADE" = 1 ] && ! venv_current; then stop_for_upgrade; fi
     venv_ensure "$PROD_VENV"
     prod_python_package
   fi
+  snapshot_kept
   step "Configuration $PROD_CONFIG"
   prod_config
   step "Data folder $PROD_DATA and prompts"
@@ -756,6 +906,10 @@ prod_install() {
   prod_mdns
   step "HTTPS certificate of the web UI"
   prod_tls
+  if [ -n "$KEPT_MANIFEST" ]; then
+    step "Data kept by the upgrade"
+    verify_kept
+  fi
   step "systemd unit"
   prod_unit
   step "Done"
@@ -767,6 +921,9 @@ prod_install() {
   if [ -n "$TLS_FINGERPRINT" ]; then
     scheme=https
     port=$(config_value "$PROD_VENV/bin/python" "$PROD_CONFIG" web.tls_port)
+  fi
+  if [ "$UPGRADE" = 1 ]; then
+    say "Upgrade done: callrec $OLD_VERSION -> $NEW_VERSION in place; configuration, certificate, recordings and keys kept."
   fi
   say "callrec is installed. Web UI: $scheme://${address:-$(hostname)}:$port/"
   say "On the LAN (mDNS): $scheme://$(tr -d '[:space:]' <"$ETC_HOSTNAME").local:$port/"
@@ -796,7 +953,7 @@ prod_uninstall() {
     read -r -p "Delete ALL recordings in $PROD_DATA for good? Type 'yes': " answer
     [ "$answer" = yes ] || die "not confirmed: nothing was removed"
   fi
-  log_init "$PROD_LOG"
+  prod_log_init
   say "callrec uninstall (log: $LOG)"
   local data=
   if [ -f "$PROD_CONFIG" ]; then
