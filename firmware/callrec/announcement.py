@@ -12,7 +12,7 @@ import threading
 import time
 import wave
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -71,14 +71,20 @@ class PlaybackProof:
     started_at: str = ""
     completed: bool = False
     first_frame_at: float = 0.0  # monotonic, for the latency benchmark
+    # The prompt library's versions played, in order: {"version", "language", "sha256"}
+    # (version None: an installer's file the library has not adopted).
+    versions: tuple[dict[str, object], ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        proof: dict[str, object] = {
             "prompt": self.prompt,
             "sha256": self.sha256,
             "started_at": self.started_at,
             "completed": self.completed,
         }
+        if self.versions:
+            proof["versions"] = [dict(v) for v in self.versions]
+        return proof
 
 
 class AnnouncementPlayer:
@@ -92,10 +98,11 @@ class AnnouncementPlayer:
         self._thread: threading.Thread | None = None
         self.proof: PlaybackProof | None = None
 
-    def play(self, prompt: Prompt, done: Callable[[bool, str], None]) -> PlaybackProof:
+    def play(self, prompt: Prompt, done: Callable[[bool, str], None],
+             versions: tuple[dict[str, object], ...] = ()) -> PlaybackProof:
         self.stop()
         self._cancel = cancel = threading.Event()
-        self.proof = proof = PlaybackProof(prompt.name, prompt.sha256)
+        self.proof = proof = PlaybackProof(prompt.name, prompt.sha256, versions=versions)
         self._thread = threading.Thread(
             target=self._play,
             args=(prompt, proof, cancel, done),

@@ -31,6 +31,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from callrec.daemon import Daemon, limit_malloc_arenas
 
     limit_malloc_arenas()
+    from callrec import logring
+
+    logring.install()  # the last log records, for the web UI's diagnostics bundle
     try:
         daemon = Daemon(_config(args))
     except KeyStoreError as exc:  # e.g. the device key is missing but recordings need it
@@ -43,6 +46,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BoardError as exc:
         print(f"callrec: {exc}", file=sys.stderr)
         return 1
+    if daemon.restart:
+        _restart_in_place()
+    return 0
+
+
+def _restart_in_place() -> None:
+    """Run this same command line again in this process (a new configuration, saved from the
+    web UI, is applied by a restart): the PID stays, so systemd keeps tracking the service
+    (told RELOADING=1; the new process says READY=1) and so does whoever started it."""
+    logging.getLogger(__name__).info("restarting: %s", " ".join(sys.orig_argv))
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, sys.orig_argv)  # noqa: S606  # ourselves again, no shell
+
+
+def cmd_diagnostics(args: argparse.Namespace) -> int:
+    """Write the diagnostics bundle (callrec.diagnostics) without the web UI: 0600, atomic."""
+    from datetime import UTC, datetime
+
+    from callrec import diagnostics
+    from callrec.storage.atomic_json import write_atomic
+
+    now = datetime.now(UTC)
+    data = diagnostics.from_cli(_config(args), now)
+    out = Path(args.output or diagnostics.bundle_name(now))
+    try:
+        write_atomic(out.resolve(), data)
+    except OSError as exc:
+        print(f"callrec: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"wrote {out} ({len(data)} bytes): no recording, number, name, key or password in it")
     return 0
 
 
@@ -463,6 +499,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "the daemon is running (or $CALLREC_TOKEN)")
     add("setup-code", cmd_setup_code, "print the one-time code that the first web login needs")
     add("reindex", cmd_reindex, "rebuild the recordings index from the sidecar files")
+    dg = add("diagnostics", cmd_diagnostics, "write the diagnostics bundle for support "
+             "(versions, status, self-test, configuration without credentials, logs)")
+    dg.add_argument("-o", "--output", help="the file to write (default: "
+                    "callrec-diagnostics-<date>.zip here)")
     storage = sub.add_parser("storage", help="recordings storage").add_subparsers(
         dest="storage_command", required=True, metavar="ACTION"
     )
@@ -516,6 +556,10 @@ def build_parser() -> argparse.ArgumentParser:
     from callrec.tls_cli import add_commands as add_tls_commands
 
     add_tls_commands(sub, add)  # callrec tls fingerprint|generate
+
+    from callrec.config_cli import add_commands as add_config_commands
+
+    add_config_commands(sub, add)  # callrec config migrate [--check]
 
     prompts = sub.add_parser("prompts", help="consent announcement prompts").add_subparsers(
         dest="prompts_command", required=True, metavar="ACTION"

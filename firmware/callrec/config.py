@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from callrec.config_migrate import CURRENT_VERSION
 from callrec.storage.retention import RetentionPolicy
 
 DEFAULT_PATH = Path("/etc/callrec/callrec.toml")
@@ -58,6 +59,11 @@ class AnnouncementConfig:
     directory: str = "/var/lib/callrec/prompts"
     incoming: str = "fr"  # prompt stem: <directory>/<stem>.wav
     outgoing: str = "fr"
+    # The languages announced, in order ("fr", "en", "fr en": a bilingual office plays both);
+    # their versions are chosen in the web UI's prompt library (prompt_library.py). "": one
+    # prompt, the stem's language, as before these keys existed.
+    incoming_languages: str = ""
+    outgoing_languages: str = ""
     # If the prompt is interrupted (caller hangs up), the call is not recorded.
 
 
@@ -328,6 +334,31 @@ _CHOICES = {
 }
 
 
+ANNOUNCEMENT_LANGUAGES = ("fr", "en")
+
+
+def parse_language_list(text: str) -> list[str]:
+    """ "fr en" or "fr,en" -> ["fr", "en"]; ValueError saying what is wrong."""
+    found = [part for part in text.replace(",", " ").split() if part]
+    for lang in found:
+        if lang not in ANNOUNCEMENT_LANGUAGES:
+            raise ValueError(f"{lang!r} is not one of {', '.join(ANNOUNCEMENT_LANGUAGES)}")
+    if len(set(found)) != len(found):
+        raise ValueError("a language is listed twice")
+    return found
+
+
+def _check_announcement(source: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The announced languages are ones the prompt library has slots for."""
+    for key in ("incoming_languages", "outgoing_languages"):
+        try:
+            parse_language_list(values.get(key, ""))
+        except ValueError as exc:
+            raise ConfigError(f"{source}: key 'announcement.{key}': {exc} (e.g. \"fr\" or "
+                              "\"fr en\"; \"\" plays the stem's language)") from None
+    return values
+
+
 def _check_retention(source: str, values: dict[str, Any]) -> dict[str, Any]:
     """Rules across the [retention] keys; `values` holds only the keys the file sets."""
     where = f"{source}: key 'retention."
@@ -481,7 +512,8 @@ def _check_web(source: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 # Checks across the keys of one section, run after each key's own type check.
-_SECTION_CHECKS = {"retention": _check_retention, "storage": _check_storage,
+_SECTION_CHECKS = {"announcement": _check_announcement,
+                   "retention": _check_retention, "storage": _check_storage,
                    "privacy": _check_privacy, "sip": _check_sip, "web": _check_web}
 
 
@@ -499,6 +531,17 @@ def _coerce(where: str, value: Any, wanted: type) -> Any:
     raise ConfigError(f"{where}: expected {wanted.__name__}, got {type(value).__name__} {value!r}")
 
 
+def _check_version(source: str, version: int) -> None:
+    """Older versions are read as they are (migration only adds); a newer one may mean keys
+    this code would misread, so it is refused rather than half-understood."""
+    if version < 1:
+        raise ConfigError(f"{source}: key 'config_version': must be 1 or more")
+    if version > CURRENT_VERSION:
+        raise ConfigError(f"{source}: key 'config_version': {version} was written by a newer "
+                          f"callrec (this one reads up to {CURRENT_VERSION}); upgrade the "
+                          "software")
+
+
 def parse(data: dict[str, Any], source: str = "<memory>") -> Config:
     """Validate a parsed TOML document into a Config, or raise ConfigError naming the key."""
     known = [*list(_SECTIONS), *list(_TOP_LEVEL)]
@@ -507,6 +550,8 @@ def parse(data: dict[str, Any], source: str = "<memory>") -> Config:
     for key, value in data.items():
         if key in _TOP_LEVEL:
             top[key] = _coerce(f"{source}: key '{key}'", value, _TOP_LEVEL[key])
+            if key == "config_version":
+                _check_version(source, top[key])
             continue
         if key not in _SECTIONS:
             raise ConfigError(f"{source}: unknown section or key '{key}'{_suggest(key, known)}")

@@ -27,7 +27,6 @@ from callrec.announcement import (
     PlaybackProof,
     Prompt,
     PromptError,
-    load_prompt,
 )
 from callrec.audit import open_audit
 from callrec.board.backends import make_board
@@ -50,12 +49,14 @@ from callrec.callflow import (
     StopRecording,
 )
 from callrec.clock import ClockState, clock_state, recording_fields
-from callrec.config import Config
+from callrec.config import Config, ConfigError, load
 from callrec.config_audit import audit_problem, record_config_changes
+from callrec.config_store import AFTER_CALL, NOW, ConfigStore
 from callrec.housekeeping import Housekeeper
 from callrec.listener import LineListener
 from callrec.privacy.donotrecord import DoNotRecord, DoNotRecordError, sealer_for
 from callrec.privacy.pseudonym import Pseudonymizer, pseudonym_key
+from callrec.prompt_library import LibraryError, PromptLibrary
 from callrec.recorder import Recorder
 from callrec.sdnotify import Backlog, Notifier, Watchdog
 from callrec.selftest_run import SelfTestService
@@ -87,6 +88,9 @@ TICK_S = 0.5  # timeouts are whole seconds (ring gap 8 s, answer guess 6 s): fin
 # way out. With WatchdogSec=30 the restart comes at most 90 s after the recorder stopped.
 RECORDER_STALL_S = 60.0
 SYSTEMD_STATUS_EVERY_S = 1.0  # the `systemctl status` line is refreshed at most this often
+# A configuration saved from the web UI is applied this long after it was saved at the
+# earliest, so that the page that saved it gets its answer before the web server stops.
+CONFIG_APPLY_GRACE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,11 @@ class RecordingIndexed(ev.Event):
     """The recorder thread closed and indexed a recording (meta is None if nothing was kept)."""
 
     meta: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ConfigChanged(ev.Event):
+    """The configuration file was changed (web UI): restart with it once no call is up."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +234,11 @@ class Daemon:
         self._published_at = 0.0
         self.mcu_recovery = McuRecovery()
         self.prompts: dict[str, Prompt] = {}
+        # The prompt library (web UI uploads and activations): re-read on an idle line when
+        # its state file changes, so a new prompt never cuts into a call.
+        self.prompt_library = PromptLibrary(config.announcement, config.board.sample_rate)
+        self._prompt_versions: dict[str, tuple[dict[str, object], ...]] = {}
+        self._prompt_generation: tuple[int, int, int] | None = None
         self.sip = self._make_sip_line() if config.sip.enabled else None
         self._current: _CurrentCall | None = None
         self._stop = threading.Event()
@@ -235,6 +249,10 @@ class Daemon:
         # loop() while the recorders drain (the line's and every SIP call's).
         self.notifier = Notifier()
         self.watchdog = Watchdog(self.notifier)
+        # A saved configuration applies by a restart of this process (same PID: cli.cmd_run
+        # re-executes it), never while a call is up: `restart` tells cmd_run to do it.
+        self._config_saved_at: float | None = None
+        self.restart = False
         self._backlogs: weakref.WeakKeyDictionary[Recorder, Backlog] = weakref.WeakKeyDictionary()
         self._backlogs[self.recorder] = Backlog(RECORDER_STALL_S)
         self._backlogs_lock = threading.Lock()  # SIP recorders are added on the SIP thread
@@ -285,6 +303,7 @@ class Daemon:
             line = SipLine(
                 self.config.sip,
                 prompts=self.prompts,
+                prompt_versions=self._prompt_versions,
                 privacy=self.flow.privacy,
                 new_recorder=self._new_sip_recorder,
                 on_indexed=lambda meta: self.events.put(RecordingIndexed(meta)),
@@ -393,19 +412,44 @@ class Daemon:
 
     # -- start / stop ----------------------------------------------------------------------
     def _load_prompts(self) -> None:
-        a = self.config.announcement
-        for direction, name in (("in", a.incoming), ("out", a.outgoing)):
+        """Each direction's prompt from the prompt library (which first adopts the
+        installer's files). At start, then again whenever the library changed, but only
+        on an idle line. A prompt that cannot be loaded any more keeps the one before it
+        playing (the proof names what really played); with none, calls are not recorded."""
+        library = self.prompt_library
+        try:
+            library.sync_installed()
+        except (OSError, LibraryError) as exc:
+            log.error("prompt library: %s", exc)
+        self._prompt_generation = library.generation()
+        problems = []
+        for direction in ("in", "out"):
             try:
-                self.prompts[direction] = load_prompt(
-                    Path(a.directory), name, self.config.board.sample_rate
-                )
-            except PromptError as exc:
+                playlist = library.playlist(direction)
+            except (PromptError, LibraryError, OSError) as exc:
                 log.error("%s", exc)
-                self.status.set_fault(
-                    "announcement",
-                    f"No announcement ({exc}): calls are "
-                    "not recorded until a valid prompt is installed",
-                )
+                if direction not in self.prompts:
+                    problems.append(str(exc))
+                continue
+            ids = [str(v["version"]) for v in playlist.versions]
+            if self._prompt_versions.get(direction) != playlist.versions:
+                log.info("announcement for %s calls: %s (%.1f s, sha256 %s)",
+                         "incoming" if direction == "in" else "outgoing",
+                         " + ".join(ids), playlist.prompt.seconds, playlist.prompt.sha256[:16])
+            self.prompts[direction] = playlist.prompt
+            self._prompt_versions[direction] = playlist.versions
+        self.status.set_fault(
+            "announcement",
+            f"No announcement ({'; '.join(problems)}): calls are not recorded until a valid "
+            "prompt is installed" if problems else "",
+        )
+
+    def _refresh_prompts_when_idle(self) -> None:
+        """Take a newly activated prompt into use, between calls only (daemon thread)."""
+        if self.flow.state is not State.IDLE or self._current is not None:
+            return
+        if self.prompt_library.generation() != self._prompt_generation:
+            self._load_prompts()
 
     def _start_web(self) -> None:
         from callrec_web.app import WebContext, make_app
@@ -437,6 +481,10 @@ class Daemon:
             https=web.https,
             audit=self.audit,
             selftest=self.selftest,
+            # The settings pages edit the file this process was started with.
+            settings=ConfigStore(Path(self.config.source), apply=self.request_config_apply,
+                                 audit=self.audit)
+            if Path(self.config.source).is_file() else None,
         )
         web.start(make_app(ctx))
         (log.error if web.problem else log.info)("%s", web.describe())
@@ -471,11 +519,54 @@ class Daemon:
         self.notifier.ready(self._systemd_status())  # the web UI answers: the start job ends
 
     def stop(self) -> None:
+        self.restart = False  # SIGTERM: stop for good, even on the way to a restart
+        self._stop.set()
+
+    # -- applying a new configuration --------------------------------------------------------
+    def request_config_apply(self) -> str:
+        """The web UI saved the configuration (a web thread): NOW if the line is idle, else
+        AFTER_CALL; the daemon thread restarts when it is idle (`_apply_config_when_idle`)."""
+        self.events.put(ConfigChanged())
+        return NOW if self._busy_with() is None else AFTER_CALL
+
+    def _busy_with(self) -> str | None:
+        """What a restart would cut now (None: nothing): a call on either line, a recording
+        still being closed, a self-test, or a call the privacy button made private ahead."""
+        if self.flow.state is not State.IDLE or self.status.snapshot().get("finalising"):
+            return "a call"
+        if self.sip is not None and self.sip.status().get("calls"):
+            return "a SIP call"
+        if self.selftest.running:
+            return "the self-test"
+        if self.flow.private_until(time.monotonic()) is not None:
+            return "the privacy button's window"  # a restart would forget the press
+        return None
+
+    def _apply_config_when_idle(self, now: float) -> None:
+        """Restart with the saved configuration once nothing is in progress (daemon thread).
+        A file that no longer parses (edited by hand meanwhile) is not restarted into."""
+        if self._config_saved_at is None or now - self._config_saved_at < CONFIG_APPLY_GRACE_S:
+            return
+        if self._busy_with() is not None:
+            return
+        self._config_saved_at = None
+        try:
+            load(self.config.source)
+        except ConfigError as exc:
+            log.error("the new configuration is not applied: %s", exc)
+            self.status.set_config_pending(False)
+            return
+        log.info("applying the new configuration: restarting")
+        self.restart = True
         self._stop.set()
 
     def shutdown(self) -> None:
         """Stop everything in reverse order; a call in progress is closed and kept."""
-        self.notifier.stopping()
+        if self.restart:  # systemd: reloading until the new process says READY=1
+            self.notifier.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}",
+                                 "STATUS=applying a new configuration")
+        else:
+            self.notifier.stopping()
         if self.flow.state is State.RECORDING:
             for action in self.flow.handle(ev.Hook(off_hook=False)):
                 self._do(action)
@@ -590,9 +681,17 @@ class Daemon:
             self.housekeeper.request(Housekeeper.IF_LOW_SPACE)
         elif isinstance(event, SipCallFinished):
             self.status.call_finished(event.outcome, event.direction)
+        elif isinstance(event, ConfigChanged):
+            self._config_saved_at = event.at
+            self.status.set_config_pending(True)
+            busy = self._busy_with()
+            log.info("configuration saved: %s", f"applies when {busy} ends" if busy
+                     else "restarting to apply it")
         elif isinstance(event, ev.Tick) and event.at >= self._next_retention:
             self._next_retention = event.at + self.config.retention.check_interval_minutes * 60
             self.housekeeper.request("schedule")
+        if isinstance(event, ev.Tick):
+            self._refresh_prompts_when_idle()
         clock_changed = isinstance(event, ev.Tick) and self.status.check_clock()
         if clock_changed and self.status.clock_synchronised:
             self.housekeeper.request("clock synchronised")  # the age rule waited for it
@@ -618,6 +717,7 @@ class Daemon:
             # status file `callrec status` reads is refreshed every few seconds.
             self.status.publish(self.flow)
             self._published_at = event.at
+        self._apply_config_when_idle(event.at)
 
     def _storage_status(self) -> dict[str, Any]:
         hk = self.housekeeper
@@ -652,7 +752,8 @@ class Daemon:
         self.selftest.preempt()  # a self-test gives the line back before the relay closes
         self.board.set_relay(True)
         proof = self.player.play(
-            prompt, lambda ok, err: self.events.put(AnnouncementDone(ok=ok, error=err))
+            prompt, lambda ok, err: self.events.put(AnnouncementDone(ok=ok, error=err)),
+            self._prompt_versions.get(a.direction, ()),
         )
         if self._current is not None:
             self._current.proof = proof

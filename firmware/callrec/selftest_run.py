@@ -422,6 +422,11 @@ class SelfTestService:
         """A call needs the line: the test stops and gives it back (daemon thread)."""
         self.guard.preempt()
 
+    @property
+    def running(self) -> bool:
+        """Whether a run holds the line now (the daemon waits for it before a restart)."""
+        return self._current is not None
+
     def last(self) -> dict[str, Any] | None:
         report = self._last or load_report(self.config)
         return report.as_dict() if report is not None else None

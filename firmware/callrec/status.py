@@ -81,6 +81,7 @@ class StatusBoard:
         self._since_wall = _iso_now()
         self._state = ""
         self._storage: dict[str, Any] | None = None
+        self._config_pending = False  # a saved configuration waits for the line to be idle
         # The SIP line's live counters (calls, messages, packets), read at each snapshot.
         self.sip_status: Callable[[], dict[str, Any]] | None = None
 
@@ -126,6 +127,11 @@ class StatusBoard:
         and `callrec storage status`; shown from the next publish()."""
         with self._lock:
             self._storage = storage
+
+    def set_config_pending(self, pending: bool) -> None:
+        """A configuration change was saved and applies (by a restart) when no call is up."""
+        with self._lock:
+            self._config_pending = pending
 
     def record_latency(self, seconds: float) -> None:
         with self._lock:
@@ -186,6 +192,7 @@ class StatusBoard:
                 "announcement_latency_ms": [round(x * 1000, 3) for x in self._latencies],
                 "storage": self._storage,
                 "clock": self._clock.as_dict() if self._clock is not None else None,
+                "config_pending": self._config_pending,
                 "sip": self.sip_status() if self.sip_status is not None else None,
                 "updated": _iso_now(),
             }

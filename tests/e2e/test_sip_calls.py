@@ -51,6 +51,9 @@ def test_incoming_call_recorded_on_two_channels(box: SipBox, sip_peers: PeerFact
     assert meta["clock_synchronised"] is True  # the harness's CALLREC_CLOCK
     proof = meta["announcement"]
     assert proof["completed"] and proof["sha256"]
+    # The prompt library's version that played (the installed prompt, adopted as version 1).
+    assert [(v["version"], v["sha256"]) for v in proof["versions"]] == [
+        ("in-fr-1", proof["sha256"])]
     assert proof["samples_sent"]["trunk"] == proof["samples_sent"]["lan"] > 8000
     audio = box.channels(meta["id"], tmp_path)
     assert 8.5 < len(audio) / 8000 < 10.0  # answer to BYE: 9 s

@@ -19,26 +19,30 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import bottle
 import pytest
 from webtest_support import PASSWORD, Appliance, Client, Response, add_recording
 
+from callrec.config_store import ConfigStore
 from callrec_web.app import make_app
 
 PUBLIC = "public"
 AUTH = "authenticated"
 SUBJECTS = "subjects.manage"
+SETTINGS = "settings.manage"
 
 # The designed role table (issue 5 item 1), written out independently of permissions.py.
 EVERYTHING = {
     "recordings.list", "recordings.listen", "recordings.erase", "status.view", "users.manage",
-    "tokens.own", "audit.view", "processing.record", SUBJECTS, "selftest.run",
+    "tokens.own", "audit.view", "processing.record", SUBJECTS, "selftest.run", SETTINGS,
 }
 DESIGN: dict[str, set[str]] = {
     "admin": EVERYTHING,
     # Never hears a call; runs the self-test (a tone on an idle line, nothing recorded).
-    "technician": {"status.view", "users.manage", "selftest.run"},
+    # Settings (line, announcements, retention, backup, diagnostics) never reveal a call.
+    "technician": {"status.view", "users.manage", "selftest.run", SETTINGS},
     "supervisor": {"recordings.list", "recordings.listen", "status.view"},
     "privacy_officer": {"recordings.list", "recordings.listen", "recordings.erase",
                         "status.view", "audit.view", "processing.record", SUBJECTS},
@@ -138,6 +142,11 @@ def _json_report(c: Ctx, resp: Response) -> str | None:
     return None if "results" in resp.json() else "no report"
 
 
+def _zip(c: Ctx, resp: Response) -> str | None:
+    kind = resp.header("Content-Type") or ""
+    return None if kind == "application/zip" and resp.body[:2] == b"PK" else f"not a zip: {kind}"
+
+
 def _contains(*words: str) -> Check:
     def check(c: Ctx, resp: Response) -> str | None:
         lost = [w for w in words if w not in resp.text]
@@ -229,6 +238,32 @@ ROWS.update({
     ("POST", "/api/v1/donotrecord"): Row(SUBJECTS, form=_DNR_FORM),
     ("POST", "/api/v1/donotrecord/remove"): Row(SUBJECTS, form=_DNR_FORM, ok=()),
 })
+
+# The settings (settings.py, announcements.py, maintenance.py): technician and administrator.
+# Their forms' behaviour is tested in test_web_settings.py, test_web_announcements.py,
+# test_web_backup.py and test_web_diagnostics.py; here the pages must open (200) for those
+# roles and every form be past the guard (any answer below 500 but 401/403/login).
+ROWS.update({
+    ("GET", "/settings"): Row(SETTINGS, check=_contains("/settings/line")),
+    ("GET", "/settings/announcements"): Row(SETTINGS),
+    ("POST", "/settings/announcements/upload"): Row(SETTINGS, form={"direction": "in"}, ok=()),
+    ("POST", "/settings/announcements/activate"): Row(SETTINGS, form={"version": "x"}, ok=()),
+    ("GET", "/settings/announcements/audio/<version_id>"): Row(
+        SETTINGS, path="/settings/announcements/audio/in-fr-1", ok=()),
+    ("GET", "/settings/backup"): Row(SETTINGS),
+    ("POST", "/settings/backup"): Row(SETTINGS, form={}, ok=()),
+    ("POST", "/settings/backup/restore"): Row(SETTINGS, form={}, ok=()),
+    ("POST", "/settings/backup/apply"): Row(SETTINGS, form={}, ok=()),
+    ("POST", "/settings/backup/cancel"): Row(SETTINGS, form={}, ok=()),
+    ("GET", "/settings/diagnostics"): Row(SETTINGS),
+    ("POST", "/settings/diagnostics"): Row(SETTINGS, form={}, check=_zip),
+    ("GET", "/api/v1/diagnostics"): Row(SETTINGS, check=_zip),
+})
+for _form in ("line", "sip", "storage", "language", "controller", "privacy",
+              "announcement-languages"):
+    ROWS[("GET", f"/settings/{_form}")] = Row(SETTINGS, check=_contains('name="csrf_token"'))
+    # An empty form: refused field by field (400), nothing written.
+    ROWS[("POST", f"/settings/{_form}")] = Row(SETTINGS, form={}, ok=())
 
 # A number no recording has, so that an allowed subject request changes nothing that matters.
 _SUBJECT_NUMBER = "0600000000"
@@ -390,6 +425,15 @@ def outcome_problem(route: Route, role: str, c: Ctx, resp: Response) -> str | No
 
 
 # -- the tests ---------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _settings_file(appliance: Appliance, tmp_path: Path) -> None:
+    """The configuration file the settings pages edit, as the daemon gives them."""
+    path = tmp_path / "etc" / "callrec.toml"
+    path.parent.mkdir()
+    path.write_text('[line]\nname = "line1"\n', encoding="utf-8")
+    appliance.ctx.settings = ConfigStore(path)
+
+
 def test_every_route_has_a_row(appliance: Appliance) -> None:
     routes, problems = resolve(appliance)
     assert not problems, "\n".join(problems)

@@ -34,7 +34,10 @@ PUBLIC = "public"
 AUTHENTICATED = "authenticated"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 MAX_FORM_BYTES = 64 * 1024
-MAX_DRAIN_BYTES = 1024 * 1024  # the server refuses bigger bodies itself (server.MAX_BODY_BYTES)
+MAX_DRAIN_BYTES = 1024 * 1024  # a refused body bigger than this: the connection is closed
+# The routes that take a file, with their own limit: an announcement's audio (up to 20 MB,
+# callrec.prompt_upload.MAX_UPLOAD_BYTES) and the form around it.
+UPLOAD_BODY_BYTES = {"/settings/announcements/upload": 20 * 1024 * 1024 + 64 * 1024}
 
 _PRINCIPAL_KEY = "callrec.principal"
 
@@ -188,21 +191,28 @@ def form_list(name: str) -> list[str]:
 
 
 def check_body_size() -> None:
-    """before_request hook: refuse bodies over MAX_FORM_BYTES with 413."""
+    """before_request hook: refuse bodies over MAX_FORM_BYTES (an upload route's own limit
+    for a POST to it) with 413."""
     stream = request.environ["wsgi.input"]
     length = request.environ.get("CONTENT_LENGTH") or ""
+    limit = MAX_FORM_BYTES
+    if request.method == "POST":
+        limit = UPLOAD_BODY_BYTES.get(request.path, MAX_FORM_BYTES)
     if length:
         try:
             size = int(length)
         except ValueError:
             raise WebError(400, "bad_request", "invalid Content-Length") from None
-        if size > MAX_FORM_BYTES:
+        if size > limit:
             _drain(stream, size)
             raise WebError(413, "too_large", "request body too large")
     elif "chunked" in request.environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        # No length announced: read at most one byte more than allowed and look.
-        body = stream.read(MAX_FORM_BYTES + 1)
-        if len(body) > MAX_FORM_BYTES:
+        # No length announced: read at most one byte more than allowed and look. This happens
+        # before the guard, so only the small form limit applies: a browser's upload always
+        # announces its length, and nobody can make us hold 20 MB without logging in.
+        limit = MAX_FORM_BYTES
+        body = stream.read(limit + 1)
+        if len(body) > limit:
             _drain(stream, MAX_DRAIN_BYTES)
             raise WebError(413, "too_large", "request body too large")
         request.environ["wsgi.input"] = io.BytesIO(body)

@@ -10,7 +10,17 @@ from typing import Any
 
 import bottle
 
-from callrec_web import api, donotrecord, info, pages, selftest, subjects
+from callrec_web import (
+    announcements,
+    api,
+    donotrecord,
+    info,
+    maintenance,
+    pages,
+    selftest,
+    settings,
+    subjects,
+)
 from callrec_web.access import Guard, Runtime, WebError, check_body_size, is_api
 from callrec_web.context import WebContext
 from callrec_web.ratelimit import LoginThrottle
@@ -56,7 +66,7 @@ def make_app(ctx: WebContext, *, clock: Callable[[], float] = time.monotonic) ->
         ctx=ctx,
         sessions=SessionStore(web.session_idle_minutes * 60, web.session_max_hours * 3600, clock),
         throttle=LoginThrottle(clock=clock),
-        views=Views(),
+        views=Views(web.language),  # the default; each request may choose its own
     )
     app = _HardenedBottle()
     app.install(Guard(rt))
@@ -67,6 +77,9 @@ def make_app(ctx: WebContext, *, clock: Callable[[], float] = time.monotonic) ->
     subjects.install(app, rt)  # People: requests about a person (privacy officer)
     donotrecord.install(app, rt)  # the do-not-record list (privacy officer)
     selftest.install(app, rt)  # the self-test (technician, administrator)
+    settings.install(app, rt)  # the settings (technician, administrator)
+    announcements.install(app, rt)  # consent prompts' versions (technician, administrator)
+    maintenance.install(app, rt)  # config backup/restore, diagnostics (technician, admin)
     for route in app.routes:
         Guard.check_route(route)  # fail at start, not at the first request
     handler = _error_handler(rt)

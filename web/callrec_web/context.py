@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from callrec.audit import AuditLog
 from callrec.config import Config
+from callrec.config_store import ConfigStore
 from callrec.storage.recordings import RecordingStore
 from callrec_web.users import UserStore
 
@@ -34,3 +35,6 @@ class WebContext:
     https: bool = False  # served over TLS (directly or by a proxy): cookies get Secure
     audit: AuditLog | None = None  # the access log (the daemon's); None: nothing is logged
     selftest: SelfTestRunner | None = None  # None: no board here (the page says so)
+    # The configuration file, for the settings pages and configuration backup/restore
+    # (callrec.config_store.ConfigStore); None: no file to edit (the pages say so).
+    settings: ConfigStore | None = None

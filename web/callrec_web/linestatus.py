@@ -8,7 +8,7 @@ of the snapshot (callrec.status.StatusBoard.snapshot) pass, whatever else the da
      "faults": [{"part", "name", "detail"}],
      "board": {"backend", "mcu_connected", "mcu_version", "audio_open"},
      "last_call": {"outcome", "direction", "at"} | None, "updated",
-     "clock": {"synchronised", "source", "detail"} | None,
+     "clock": {"synchronised", "source", "detail"} | None, "config_pending": bool,
      "sip": {"line", "calls", "recording", "outcomes": {outcome: n},
              "messages": {"received", "sent", "dropped": {reason: n}},
              "media": {"forwarded", "prompt_packets", "ignored": {reason: n}}} | None,
@@ -168,6 +168,8 @@ def sanitize(raw: object, now: datetime | None = None) -> dict[str, Any]:
         },
         "updated": _text(snap.get("updated")),
         "clock": _clock(snap.get("clock")),
+        # A saved configuration change waits for the call to end (config_store.py).
+        "config_pending": snap.get("config_pending") is True,
         "sip": _sip(snap.get("sip")),
         "web": _web(snap.get("web")),
     }

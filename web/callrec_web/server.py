@@ -14,8 +14,10 @@ from callrec.tls import server_context
 
 log = logging.getLogger(__name__)
 
-# A backstop only: the app itself answers bodies over 64 KiB with a proper 413 page.
-MAX_BODY_BYTES = 1024 * 1024
+# A backstop only: the app itself answers bodies over 64 KiB with a proper 413 page, and an
+# upload route over its own limit (access.UPLOAD_BODY_BYTES: an announcement, 20 MB). Above
+# this, cheroot drops the connection without a page, so it must exceed every route's limit.
+MAX_BODY_BYTES = 21 * 1024 * 1024
 
 
 class WebServer:

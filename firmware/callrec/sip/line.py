@@ -21,6 +21,7 @@ thread per recorded call, so a slow disk under one call never delays another's a
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -204,6 +205,7 @@ class SipLine:
         *,
         prompts: Mapping[str, Prompt],
         privacy: PrivacyRules,
+        prompt_versions: Mapping[str, tuple[dict[str, object], ...]] | None = None,
         new_recorder: Callable[[], CallRecorder],
         on_indexed: Callable[[dict[str, Any] | None], None] = lambda meta: None,
         on_evidence: Callable[[Evidence, PlaybackProof | None], None] = lambda e, p: None,
@@ -213,6 +215,9 @@ class SipLine:
     ) -> None:
         self.cfg = cfg
         self.prompts = prompts
+        # The prompt library's versions behind each direction's prompt (the daemon's table,
+        # updated with `prompts` on an idle line), named in each recording's proof.
+        self.prompt_versions = prompt_versions if prompt_versions is not None else {}
         self.new_recorder = new_recorder
         self.on_indexed, self.on_evidence, self.on_finished = on_indexed, on_evidence, on_finished
         self.on_trunk_state = on_trunk_state
@@ -366,7 +371,9 @@ class SipLine:
     def _do_StartAnnouncement(self, a: StartAnnouncement) -> None:
         rec = self._recordings.get(a.call)
         call = self.b2bua.calls.get(a.call)
-        prompt = self.prompts.get(call.direction if call is not None else "in")
+        direction = call.direction if call is not None else "in"
+        prompt = self.prompts.get(direction)
+        versions = self.prompt_versions.get(direction, ())
         if prompt is None or prompt.rate != RATE:
             self._enqueue(AnnouncementFinished(a.call, False, "no valid prompt installed"))
             return
@@ -377,7 +384,7 @@ class SipLine:
             return
         if rec is not None:
             rec.proof = PlaybackProof(prompt.name, prompt.sha256, _now_iso(),
-                                      first_frame_at=self.clock())
+                                      first_frame_at=self.clock(), versions=versions)
 
     def _do_StopAnnouncement(self, a: StopAnnouncement) -> None:
         self.relay.stop_announcement(a.call)
@@ -394,8 +401,7 @@ class SipLine:
         rec = self._recordings.get(a.call)
         if rec is not None:
             if rec.proof is not None:
-                rec.proof = PlaybackProof(rec.proof.prompt, rec.proof.sha256,
-                                          rec.proof.started_at, completed=True)
+                rec.proof = dataclasses.replace(rec.proof, completed=True)
             rec.recorder.commit({**self._meta(rec), "status": "recording"})
 
     def _do_DiscardRecording(self, a: DiscardRecording) -> None:

@@ -1,4 +1,4 @@
-% rebase('layout.tpl', title='Line status', section='status', scripts=['status.js'])
+% rebase('layout.tpl', title=_('Line status'), section='status', scripts=['status.js'])
 % states = ['idle', 'ringing', 'dialling', 'announcing', 'recording', 'not_recorded', 'unknown']
 % state = snap['state'] if snap['state'] in states else 'unknown'
 % call, last, board = snap['call'], snap['last_call'], snap['board']
@@ -41,79 +41,82 @@
 % def num(value):
 %   return str(int(value)) if value is not None else '—'
 % end
-<h1>Line status{{' – ' + snap['line'] if snap['line'] else ''}}</h1>
+<h1>{{_('Line status')}}{{' – ' + snap['line'] if snap['line'] else ''}}</h1>
 <section id="status" aria-labelledby="now-h" data-source="/api/v1/status">
-  <h2 id="now-h">Now</h2>
+  <h2 id="now-h">{{_('Now')}}</h2>
   <dl class="meta">
-    <dt>State</dt>
+    <dt>{{_('State')}}</dt>
     <dd><span data-field="state" class="state state-{{state}}">{{t('state_' + state)}}</span><span data-field="reason">{{': ' + snap['not_recorded_reason'] if snap['not_recorded_reason'] else ''}}</span></dd>
-    <dt>Since</dt>
+    <dt>{{_('Since')}}</dt>
     <dd><span data-field="since">{{local_time(snap['since'], True) or '—'}}</span> <span data-field="state_for">{{'(' + t('st_for', d=duration(snap['state_for_s'])) + ')' if snap['state_for_s'] is not None else ''}}</span></dd>
-    <dt>Privacy button</dt>
+    <dt>{{_('Privacy button')}}</dt>
     <dd><span data-field="private">{{t('st_next_private', at=local_time(snap['next_call_private_until'], True)) if snap.get('next_call_private_until') else t('st_not_pressed')}}</span></dd>
-    <dt>Recording light</dt>
+    <dt>{{_('Recording light')}}</dt>
     <dd><span data-field="recording" class="led {{'led-on' if snap['recording'] else 'led-off'}}">{{t('st_on') if snap['recording'] else t('st_off')}}</span></dd>
-    <dt>Current call</dt>
+    <dt>{{_('Current call')}}</dt>
     <dd><span data-field="call">{{call_text(call)}}</span></dd>
-    <dt>Last call</dt>
+    <dt>{{_('Last call')}}</dt>
     <dd><span data-field="last_call">{{last_text(last)}}</span></dd>
   </dl>
-  <h2 id="faults-h">Faults</h2>
+  <h2 id="faults-h">{{_('Faults')}}</h2>
   <ul data-field="faults" class="faults" aria-labelledby="faults-h">
 % for fault in snap['faults']:
     <li>{{(fault['name'] + ': ' if fault['name'] else '') + (fault['detail'] or t(fault['code']))}}</li>
 % end
   </ul>
-  <p data-field="no-faults"{{!' hidden' if snap['faults'] else ''}}>No faults.</p>
+  <p data-field="no-faults"{{!' hidden' if snap['faults'] else ''}}>{{_('No faults.')}}</p>
 % clock = snap.get('clock')
   <p data-field="clock_warning" class="warning" role="status"{{!'' if clock and not clock['synchronised'] else ' hidden'}}>{{t('st_clock_warning')}}</p>
+% if snap.get('config_pending'):
+  <p data-field="config_pending" class="warning" role="status">{{_('A configuration change will apply when the call ends.')}}</p>
+% end
 % sip = snap.get('sip')
 % if sip:
-  <h2 id="sip-h">SIP line{{' – ' + sip['line'] if sip['line'] else ''}}</h2>
+  <h2 id="sip-h">{{_('SIP line')}}{{' – ' + sip['line'] if sip['line'] else ''}}</h2>
   <dl class="meta" aria-labelledby="sip-h">
-    <dt>Calls now</dt>
-    <dd><span data-field="sip_calls">{{num(sip['calls'])}}</span> (recording: <span data-field="sip_recording">{{num(sip['recording'])}}</span>)</dd>
-    <dt>Calls since start</dt>
+    <dt>{{_('Calls now')}}</dt>
+    <dd><span data-field="sip_calls">{{num(sip['calls'])}}</span> ({{_('recording:')}} <span data-field="sip_recording">{{num(sip['recording'])}}</span>)</dd>
+    <dt>{{_('Calls since start')}}</dt>
     <dd><span data-field="sip_outcomes">{{counts_text(sip['outcomes'])}}</span></dd>
-    <dt>Signalling</dt>
-    <dd>received <span data-field="sip_received">{{num(sip['messages']['received'])}}</span>, sent <span data-field="sip_sent">{{num(sip['messages']['sent'])}}</span>; dropped: <span data-field="sip_dropped">{{counts_text(sip['messages']['dropped'])}}</span></dd>
-    <dt>Media packets</dt>
-    <dd>forwarded <span data-field="sip_forwarded">{{num(sip['media']['forwarded'])}}</span>; ignored: <span data-field="sip_ignored">{{counts_text(sip['media']['ignored'])}}</span></dd>
+    <dt>{{_('Signalling')}}</dt>
+    <dd>{{_('received')}} <span data-field="sip_received">{{num(sip['messages']['received'])}}</span>, {{_('sent')}} <span data-field="sip_sent">{{num(sip['messages']['sent'])}}</span>; {{_('dropped:')}} <span data-field="sip_dropped">{{counts_text(sip['messages']['dropped'])}}</span></dd>
+    <dt>{{_('Media packets')}}</dt>
+    <dd>{{_('forwarded')}} <span data-field="sip_forwarded">{{num(sip['media']['forwarded'])}}</span>; {{_('ignored:')}} <span data-field="sip_ignored">{{counts_text(sip['media']['ignored'])}}</span></dd>
   </dl>
-  <p class="help">"Stranger": from an address that is not the configured PBX or provider (a scanner, a misconfigured peer): never answered, never relayed.</p>
+  <p class="help">{{_('"Stranger": from an address that is not the configured PBX or provider (a scanner, a misconfigured peer): never answered, never relayed.')}}</p>
 % end
-  <h2 id="hw-h">Appliance</h2>
+  <h2 id="hw-h">{{_('Appliance')}}</h2>
   <dl class="meta">
-    <dt>Recorder</dt>
+    <dt>{{_('Recorder')}}</dt>
     <dd><span data-field="running">{{t('st_running') if snap['running'] else (t('st_stopped') if snap['running'] is False else '—')}}</span></dd>
-    <dt>HAT link</dt>
+    <dt>{{_('HAT link')}}</dt>
     <dd><span data-field="mcu">{{(t('st_connected') + (' (' + board['mcu_version'] + ')' if board['mcu_version'] else '')) if board['mcu_connected'] else (t('st_lost') if board['mcu_connected'] is False else '—')}}</span></dd>
-    <dt>Line audio</dt>
+    <dt>{{_('Line audio')}}</dt>
     <dd><span data-field="audio">{{t('st_open') if board['audio_open'] else (t('st_not_open') if board['audio_open'] is False else '—')}}</span></dd>
-    <dt>Clock</dt>
+    <dt>{{_('Clock')}}</dt>
     <dd><span data-field="clock">{{clock_text(clock)}}</span></dd>
-    <dt>Board</dt>
+    <dt>{{_('Board')}}</dt>
     <dd>{{board['backend'] or '—'}}</dd>
-    <dt>Software</dt>
+    <dt>{{_('Software')}}</dt>
     <dd>{{snap['version'] or '—'}}</dd>
 % web = snap.get('web')
 % if web:
-    <dt>Web address</dt>
+    <dt>{{_('Web address')}}</dt>
     <dd>{{web['url'] or '—'}}{{' (HTTPS)' if web['tls'] else ''}}</dd>
 %   if web['fingerprint']:
-    <dt>Certificate SHA-256</dt>
+    <dt>{{_('Certificate SHA-256')}}</dt>
     <dd><code class="fingerprint" data-field="fingerprint">{{web['fingerprint']}}</code></dd>
 %   end
 % end
   </dl>
 % if web and web['fingerprint']:
-  <p class="help">The appliance's certificate is its own (self-signed): the first time a browser connects it warns. Compare the fingerprint it shows (certificate details, SHA-256) with the one above before accepting; if they differ, do not log in.</p>
+  <p class="help">{{_("The appliance's certificate is its own (self-signed): the first time a browser connects it warns. Compare the fingerprint it shows (certificate details, SHA-256) with the one above before accepting; if they differ, do not log in.")}}</p>
 % end
 % if web and web['warning']:
   <p class="warning" role="alert">{{web['warning']}}.</p>
 % end
-  <p class="help">Updated: <span data-field="updated">{{local_time(snap['updated'], True) or '—'}}</span>. This page refreshes itself every 2 seconds when JavaScript is on; otherwise reload it.</p>
-  <p data-field="stale" class="warning" role="alert" hidden>Live updates stopped: your session has ended or the appliance does not answer. Reload the page.</p>
+  <p class="help">{{_('Updated:')}} <span data-field="updated">{{local_time(snap['updated'], True) or '—'}}</span>. {{_('This page refreshes itself every 2 seconds when JavaScript is on; otherwise reload it.')}}</p>
+  <p data-field="stale" class="warning" role="alert" hidden>{{_('Live updates stopped: your session has ended or the appliance does not answer. Reload the page.')}}</p>
 </section>
 <div id="labels" hidden>
 % keys = ['state_' + s for s in states] + ['direction_in', 'direction_out', 'daemon_unreachable']
