@@ -4,6 +4,10 @@ Pure: no I/O, no clock, no threads (`selftest_run.py` takes the measurements, on
 board when it runs, else on a board it opens itself). Each item of the report is one line for
 a person: its result, a one-line detail, and, when it is not ok, what to do. Exit status of
 `callrec selftest`: 0 when nothing failed (warnings are printed), 1 when an item failed.
+
+The detail and the remedy are built from phrases (`phrase()`: an English template and its
+values), so the web UI can show them in its language; `detail` and `remedy` are those phrases
+in English, joined by "; ", for the CLI, the JSON API and the logs.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from callrec.phrase import N_, Phrase, joined, phrase
+
 OK, WARN, FAIL = "ok", "warn", "fail"
 _RANK = {OK: 0, WARN: 1, FAIL: 2}
 
 
-def N_(text: str) -> str:
-    """Marks an English text that the web UI translates where it shows it (PO msgid)."""
-    return text
+# volumes.label()'s words, shown as a value of the storage item's phrases.
+VOLUME_LABELS = (N_("the SD card"), N_("the USB stick"))
 
 
 # The items, in the order they are run and shown.
@@ -69,25 +74,59 @@ class CheckResult:
     status: str  # ok, warn or fail
     detail: str
     remedy: str = ""  # what to do about it ("" when ok)
+    # The same as phrases, joined by "; " (empty: only the English is known, e.g. a report
+    # saved by an older version).
+    detail_t: tuple[Phrase, ...] = ()
+    remedy_t: tuple[Phrase, ...] = ()
 
     @property
     def title(self) -> str:
         return TITLES.get(self.item, self.item)
 
-    def as_dict(self) -> dict[str, str]:
-        return {**asdict(self), "title": self.title}
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "detail_t": list(self.detail_t),
+                "remedy_t": list(self.remedy_t), "title": self.title}
 
 
-def ok(item: str, detail: str) -> CheckResult:
-    return CheckResult(item, OK, detail)
+# A detail or remedy: phrases, or a plain English string (not translated).
+Said = str | Phrase | Sequence[Phrase]
 
 
-def warn(item: str, detail: str, remedy: str) -> CheckResult:
-    return CheckResult(item, WARN, detail, remedy)
+def _said(said: Said) -> tuple[str, tuple[Phrase, ...]]:
+    if isinstance(said, str):
+        return said, ()
+    parts = (said,) if isinstance(said, dict) else tuple(said)
+    return joined(parts), parts
 
 
-def fail(item: str, detail: str, remedy: str) -> CheckResult:
-    return CheckResult(item, FAIL, detail, remedy)
+def _result(item: str, status: str, detail: Said, remedy: Said = "") -> CheckResult:
+    (d, d_t), (r, r_t) = _said(detail), _said(remedy)
+    return CheckResult(item, status, d, r, d_t, r_t)
+
+
+def ok(item: str, detail: Said) -> CheckResult:
+    return _result(item, OK, detail)
+
+
+def warn(item: str, detail: Said, remedy: Said) -> CheckResult:
+    return _result(item, WARN, detail, remedy)
+
+
+def fail(item: str, detail: Said, remedy: Said) -> CheckResult:
+    return _result(item, FAIL, detail, remedy)
+
+
+def _phrases(value: object) -> tuple[Phrase, ...]:
+    """Phrases read back from JSON; anything malformed gives () (the English is shown)."""
+    def good(p: object) -> bool:
+        return (isinstance(p, dict) and isinstance(p.get("text"), str)
+                and isinstance(p.get("values"), dict)
+                and all(isinstance(v, str | int | float) or good(v)
+                        for v in p["values"].values()))
+
+    if isinstance(value, list) and all(good(p) for p in value):
+        return tuple(value)
+    return ()
 
 
 def worst(statuses: Sequence[str]) -> str:
@@ -124,7 +163,8 @@ class Report:
     def from_dict(cls, data: dict[str, Any]) -> Report:
         results = tuple(
             CheckResult(str(r["item"]), str(r["status"]), str(r.get("detail", "")),
-                        str(r.get("remedy", "")))
+                        str(r.get("remedy", "")), _phrases(r.get("detail_t")),
+                        _phrases(r.get("remedy_t")))
             for r in data.get("results", [])
         )
         return cls(str(data.get("started_at", "")), str(data.get("finished_at", "")),
@@ -165,35 +205,45 @@ class McuMeasure:
 def judge_mcu(m: McuMeasure) -> CheckResult:
     item = "board"
     sim = m.backend == "sim"
-    where = "the line simulator's pty" if sim else "the HAT's UART (/dev/serial0)"
+    where = phrase(N_("the line simulator's pty") if sim
+                   else N_("the HAT's UART (/dev/serial0)"))
     if not m.connected and m.state_round_trip_s is None:
-        remedy = ("start the line simulator (`callrec sim line`), then run the self-test again"
-                  if sim else "check that the HAT is seated and powered, that the UART is "
-                  "enabled (hw/boot/config.txt.callrec) and that no console uses serial0 "
-                  "(cmdline.txt); see hw/PINMAP.md")
-        return fail(item, f"{m.backend} board: no answer from the MCU on {where}", remedy)
+        remedy = (phrase("start the line simulator (`callrec sim line`), then run the self-test "
+                         "again") if sim else
+                  phrase("check that the HAT is seated and powered, that the UART is enabled "
+                         "(hw/boot/config.txt.callrec) and that no console uses serial0 "
+                         "(cmdline.txt); see hw/PINMAP.md"))
+        return fail(item, phrase("{backend} board: no answer from the MCU on {where}",
+                                 backend=m.backend, where=where), remedy)
     if m.protocol is not None and m.protocol != m.expected_protocol:
-        return fail(item, f"MCU firmware {m.firmware} speaks protocol {m.protocol}, this "
-                    f"software {m.expected_protocol}",
-                    "update the HAT's MCU firmware (hw/mcu) or the software so that they match")
-    version = f"MCU firmware {m.firmware or 'unknown'}, protocol {m.protocol or '?'}"
+        return fail(item, phrase("MCU firmware {firmware} speaks protocol {protocol}, this "
+                                 "software {expected}", firmware=str(m.firmware),
+                                 protocol=str(m.protocol), expected=str(m.expected_protocol)),
+                    phrase("update the HAT's MCU firmware (hw/mcu) or the software so that "
+                           "they match"))
+    version = phrase("MCU firmware {firmware}, protocol {protocol}",
+                     firmware=m.firmware or phrase("unknown"), protocol=str(m.protocol or "?"))
     if m.state_round_trip_s is None:
-        return fail(item, f"{m.backend} board, {version}: the MCU did not answer GET",
-                    "check the serial wiring and baud rate (hw/PROTOCOL.md); if it persists, "
-                    "power-cycle the HAT")
-    detail = (f"{m.backend} board, {version}, link up, round trip "
-              f"{m.state_round_trip_s * 1000:.0f} ms")
+        return fail(item, phrase("{backend} board, {version}: the MCU did not answer GET",
+                                 backend=m.backend, version=version),
+                    phrase("check the serial wiring and baud rate (hw/PROTOCOL.md); if it "
+                           "persists, power-cycle the HAT"))
+    detail = phrase("{backend} board, {version}, link up, round trip {ms} ms",
+                    backend=m.backend, version=version,
+                    ms=f"{m.state_round_trip_s * 1000:.0f}")
     if m.firmware is None:
-        return warn(item, detail + "; the MCU has not said its version",
-                    "power-cycle the HAT; if the version stays unknown, reflash its firmware")
+        return warn(item, [detail, phrase("the MCU has not said its version")],
+                    phrase("power-cycle the HAT; if the version stays unknown, reflash its "
+                           "firmware"))
     errors = (m.rx_errors or 0) + m.bad_frames
     if errors:
-        return warn(item, f"{detail}; {errors} damaged frame(s) since start",
-                    "a few after a reboot are harmless; if the count grows, check the UART "
-                    "wiring and ground between the Pi and the HAT")
+        return warn(item, [detail, phrase("{count} damaged frame(s) since start", count=errors)],
+                    phrase("a few after a reboot are harmless; if the count grows, check the "
+                           "UART wiring and ground between the Pi and the HAT"))
     if m.watchdog_expired:
-        return warn(item, f"{detail}; the MCU's watchdog expired earlier (it opened the relay)",
-                    "look in the journal for a Pi that stalled (journalctl -u callrec)")
+        return warn(item, [detail, phrase("the MCU's watchdog expired earlier (it opened the "
+                                          "relay)")],
+                    phrase("look in the journal for a Pi that stalled (journalctl -u callrec)"))
     return ok(item, detail)
 
 
@@ -210,55 +260,55 @@ class PinsMeasure:
 
 def judge_pins(m: PinsMeasure) -> CheckResult:
     item = "pins"
-    parts: list[str] = []
-    fails: list[tuple[str, str]] = []
-    warns: list[tuple[str, str]] = []
+    parts: list[Phrase] = []
+    fails: list[tuple[Phrase, Phrase]] = []
+    warns: list[tuple[Phrase, Phrase]] = []
     if m.privacy_pressed is None:
-        fails.append(("privacy button (GPIO17) unreadable",
-                      "check that no other program holds the GPIO pins (gpioinfo)"))
+        fails.append((phrase("privacy button (GPIO17) unreadable"),
+                      phrase("check that no other program holds the GPIO pins (gpioinfo)")))
     elif m.privacy_pressed:
-        warns.append(("privacy button reads pressed",
-                      "release the button; if it stays pressed, check its wiring (it pulls "
-                      "GPIO17 to ground when pressed, hw/PINMAP.md)"))
+        warns.append((phrase("privacy button reads pressed"),
+                      phrase("release the button; if it stays pressed, check its wiring (it "
+                             "pulls GPIO17 to ground when pressed, hw/PINMAP.md)")))
     else:
-        parts.append("privacy button released")
+        parts.append(phrase("privacy button released"))
     if m.recording_led is None:
-        parts.append("recording LED not tested")
+        parts.append(phrase("recording LED not tested"))
     elif m.recording_led == (True, False):
-        parts.append("recording LED switches")
+        parts.append(phrase("recording LED switches"))
     else:
-        fails.append(("recording LED (GPIO27) did not follow",
-                      "check that no other program holds GPIO27 (gpioinfo)"))
+        fails.append((phrase("recording LED (GPIO27) did not follow"),
+                      phrase("check that no other program holds GPIO27 (gpioinfo)")))
     if m.fault_led_test is not None:
         if m.fault_led_test == (True, False):
-            parts.append("fault LED switches")
+            parts.append(phrase("fault LED switches"))
         else:
-            fails.append(("the MCU did not switch the fault LED",
-                          "update or reflash the HAT's MCU firmware"))
+            fails.append((phrase("the MCU did not switch the fault LED"),
+                          phrase("update or reflash the HAT's MCU firmware")))
     elif m.fault_led is None:
-        fails.append(("the fault LED's state could not be read from the MCU",
-                      "see the board item"))
+        fails.append((phrase("the fault LED's state could not be read from the MCU"),
+                      phrase("see the board item")))
     elif m.fault_led_expected is not None and m.fault_led != m.fault_led_expected:
-        warns.append((f"fault LED {'on' if m.fault_led else 'off'}, expected "
-                      f"{'on' if m.fault_led_expected else 'off'}",
-                      "it follows the faults on the status page within a second; if it "
-                      "stays wrong, restart callrec"))
+        # Only two cases (the LED differs from what it should show): whole sentences.
+        warns.append((phrase("fault LED on, expected off") if m.fault_led
+                      else phrase("fault LED off, expected on"),
+                      phrase("it follows the faults on the status page within a second; if it "
+                             "stays wrong, restart callrec")))
     else:
-        parts.append(f"fault LED {'on (a fault is shown)' if m.fault_led else 'off'}")
+        parts.append(phrase("fault LED on (a fault is shown)") if m.fault_led
+                     else phrase("fault LED off"))
     if m.mcu_reset_released is None:
-        fails.append(("MCU reset line (GPIO22) not claimed",
-                      "check that no other program holds GPIO22 (gpioinfo)"))
+        fails.append((phrase("MCU reset line (GPIO22) not claimed"),
+                      phrase("check that no other program holds GPIO22 (gpioinfo)")))
     elif not m.mcu_reset_released:
-        warns.append(("MCU reset line held active", "restart callrec"))
+        warns.append((phrase("MCU reset line held active"), phrase("restart callrec")))
     else:
-        parts.append("MCU reset line released (not pulsed: that restarts the MCU)")
+        parts.append(phrase("MCU reset line released (not pulsed: that restarts the MCU)"))
     if fails:
-        return fail(item, "; ".join([f for f, _ in fails] + parts),
-                    "; ".join(r for _, r in fails + warns))
+        return fail(item, [f for f, _ in fails] + parts, [r for _, r in fails + warns])
     if warns:
-        return warn(item, "; ".join([w for w, _ in warns] + parts),
-                    "; ".join(r for _, r in warns))
-    return ok(item, "; ".join(parts))
+        return warn(item, [w for w, _ in warns] + parts, [r for _, r in warns])
+    return ok(item, parts)
 
 
 # -- audio loopback ----------------------------------------------------------------------------
@@ -341,51 +391,60 @@ class AudioMeasure:
 def judge_audio(m: AudioMeasure) -> CheckResult:
     item = "audio"
     sim = m.backend == "sim"
-    device_remedy = ("start PulseAudio with hw/sim/pulse-line.sh and the line simulator"
-                     if sim else "check the HAT codec's overlay in /boot/firmware/config.txt "
-                     "and that `arecord -L` lists callrec-line (hw/alsa); then restart callrec")
+    device_remedy = (phrase("start PulseAudio with hw/sim/pulse-line.sh and the line simulator")
+                     if sim else phrase("check the HAT codec's overlay in "
+                                        "/boot/firmware/config.txt and that `arecord -L` lists "
+                                        "callrec-line (hw/alsa); then restart callrec"))
     if m.interrupted:
-        return fail(item, "interrupted: a call started, the line was given back to it",
-                    "run the self-test again when the line is idle")
+        return fail(item, phrase("interrupted: a call started, the line was given back to it"),
+                    phrase("run the self-test again when the line is idle"))
     if not m.audio_open:
-        return fail(item, "the line audio device is not open", device_remedy)
+        return fail(item, phrase("the line audio device is not open"), device_remedy)
     if not m.capture_alive:
-        return fail(item, "the capture side delivers no audio", device_remedy)
+        return fail(item, phrase("the capture side delivers no audio"), device_remedy)
     if m.error:
-        return fail(item, f"audio device error: {m.error}", device_remedy)
+        return fail(item, phrase("audio device error: {error}", error=m.error), device_remedy)
     if m.relay_closed is False:
-        return fail(item, "the MCU did not close the announcement relay",
-                    "see the board item; the MCU refuses while its watchdog is not fed")
+        return fail(item, phrase("the MCU did not close the announcement relay"),
+                    phrase("see the board item; the MCU refuses while its watchdog is not fed"))
     if m.relay_opened is False:
-        return fail(item, "the announcement relay did not open again after the test",
-                    "restart callrec; if it persists, the HAT's relay driver is faulty")
+        return fail(item, phrase("the announcement relay did not open again after the test"),
+                    phrase("restart callrec; if it persists, the HAT's relay driver is faulty"))
     lb = m.loopback
     if lb is None:
-        return fail(item, "nothing was captured", device_remedy)
-    measured = (f"tone back at {lb.level_dbfs:.0f} dBFS (played at {TONE_DBFS:.0f}), "
-                f"purity {lb.purity:.2f}, heard {lb.heard_s:.2f} s of {TONE_S:.2f} s")
-    path_remedy = ("the simulated line echoes the prompt only while on-hook: run "
-                   "`callrec sim line` from this version, with the line idle" if sim else
-                   "check the announcement relay (the MCU must close it: see the board item), "
-                   "the wiring of the HAT to the line (hw/PINMAP.md) and the codec's mixer "
-                   "levels (alsamixer: capture and playback not muted)")
+        return fail(item, phrase("nothing was captured"), device_remedy)
+    measured = phrase("tone back at {level} dBFS (played at {played}), purity {purity}, heard "
+                      "{heard} s of {length} s", level=f"{lb.level_dbfs:.0f}",
+                      played=f"{TONE_DBFS:.0f}", purity=f"{lb.purity:.2f}",
+                      heard=f"{lb.heard_s:.2f}", length=f"{TONE_S:.2f}")
+    path_remedy = (phrase("the simulated line echoes the prompt only while on-hook: run "
+                          "`callrec sim line` from this version, with the line idle") if sim else
+                   phrase("check the announcement relay (the MCU must close it: see the board "
+                          "item), the wiring of the HAT to the line (hw/PINMAP.md) and the "
+                          "codec's mixer levels (alsamixer: capture and playback not muted)"))
     if lb.level_dbfs < LOOPBACK_MIN_DBFS or lb.purity < LOOPBACK_MIN_PURITY:
-        return fail(item, f"the test tone did not come back: {measured}", path_remedy)
+        return fail(item, phrase("the test tone did not come back: {measured}",
+                                 measured=measured), path_remedy)
     if lb.level_dbfs - lb.baseline_dbfs < 20:
-        return fail(item, f"a {TONE_HZ:.0f} Hz signal was there before the tone ({measured}, "
-                    f"{lb.baseline_dbfs:.0f} dBFS before)",
-                    "something else is on the line: run the self-test with the line free")
+        return fail(item, phrase("a {hz} Hz signal was there before the tone ({measured}, "
+                                 "{before} dBFS before)", hz=f"{TONE_HZ:.0f}",
+                                 measured=measured, before=f"{lb.baseline_dbfs:.0f}"),
+                    phrase("something else is on the line: run the self-test with the line "
+                           "free"))
     if abs(lb.heard_s - TONE_S) > 0.2:
-        return warn(item, f"the tone came back with the wrong length: {measured}",
-                    "run the self-test again; if it persists, the capture loses audio "
-                    "(check the CPU load and the ALSA buffer settings)")
+        return warn(item, phrase("the tone came back with the wrong length: {measured}",
+                                 measured=measured),
+                    phrase("run the self-test again; if it persists, the capture loses audio "
+                           "(check the CPU load and the ALSA buffer settings)"))
     if lb.peak >= LOOPBACK_CLIP:
-        return warn(item, f"the tone came back clipped: {measured}",
-                    "lower the capture gain (alsamixer) until the self-test no longer clips")
+        return warn(item, phrase("the tone came back clipped: {measured}", measured=measured),
+                    phrase("lower the capture gain (alsamixer) until the self-test no longer "
+                           "clips"))
     if lb.level_dbfs < LOOPBACK_WEAK_DBFS:
-        return warn(item, f"the tone came back weak: {measured}",
-                    "raise the capture gain (alsamixer); a weak line records callers faintly")
-    return ok(item, measured + ", relay closed and opened again")
+        return warn(item, phrase("the tone came back weak: {measured}", measured=measured),
+                    phrase("raise the capture gain (alsamixer); a weak line records callers "
+                           "faintly"))
+    return ok(item, phrase("{measured}, relay closed and opened again", measured=measured))
 
 
 # -- storage -----------------------------------------------------------------------------------
@@ -408,54 +467,64 @@ def _mb(n: int) -> str:
 
 def judge_storage(volumes: Sequence[VolumeMeasure], min_free_bytes: int) -> CheckResult:
     item = "storage"
-    parts: list[str] = []
-    fails: list[str] = []
-    warns: list[str] = []
-    remedies: list[str] = []
+    parts: list[Phrase] = []
+    fails: list[Phrase] = []
+    warns: list[Phrase] = []
+    remedies: list[Phrase] = []
     for v in volumes:
+        name = phrase(v.label)  # "the SD card": translated as a text of its own
         if not v.present:
-            parts.append(f"{v.label}: not inserted (recordings go to the SD card)")
+            parts.append(phrase("{label}: not inserted (recordings go to the SD card)",
+                                label=name))
             continue
         if v.problem and not v.written:
-            fails.append(f"{v.label}: {v.problem}")
-            remedies.append(f"{v.label}: " + (
-                "check its mount and filesystem (hw/USB.md); replace it if errors persist"
-                if v.name == "usb" else "free space or replace the SD card; `dmesg` shows "
-                "I/O errors"))
+            fails.append(phrase("{label}: {problem}", label=name, problem=v.problem))
+            remedies.append(
+                phrase("{label}: check its mount and filesystem (hw/USB.md); replace it if "
+                       "errors persist", label=name) if v.name == "usb" else
+                phrase("{label}: free space or replace the SD card; `dmesg` shows I/O errors",
+                       label=name))
             continue
         if not v.written:
-            fails.append(f"{v.label}: {v.error}")
-            remedies.append(f"{v.label}: " + (
-                "replace the USB stick (hw/USB.md)" if v.name == "usb"
-                else "the SD card is failing: back up the recordings and keys, then replace it"))
+            fails.append(phrase("{label}: {error}", label=name, error=v.error))
+            remedies.append(
+                phrase("{label}: replace the USB stick (hw/USB.md)", label=name)
+                if v.name == "usb" else
+                phrase("{label}: the SD card is failing: back up the recordings and keys, then "
+                       "replace it", label=name))
             continue
-        text = (f"{v.label}: written, synced and read back"
-                + (f" (fsync {v.fsync_s * 1000:.0f} ms)" if v.fsync_s is not None else "")
-                + f", {_mb(v.free_bytes)} free of {_mb(v.total_bytes)}")
+        sizes = {"free": _mb(v.free_bytes), "total": _mb(v.total_bytes)}
+        text = (phrase("{label}: written, synced and read back (fsync {ms} ms), {free} free of "
+                       "{total}", label=name, ms=f"{v.fsync_s * 1000:.0f}", **sizes)
+                if v.fsync_s is not None else
+                phrase("{label}: written, synced and read back, {free} free of {total}",
+                       label=name, **sizes))
         if v.free_bytes < min_free_bytes:
-            warns.append(text + f", below the {_mb(min_free_bytes)} kept free")
-            remedies.append(f"{v.label}: retention erases the oldest recordings to make room; "
-                            "check `callrec storage status`")
+            warns.append(phrase("{volume}, below the {kept} kept free", volume=text,
+                                kept=_mb(min_free_bytes)))
+            remedies.append(phrase("{label}: retention erases the oldest recordings to make "
+                                   "room; check `callrec storage status`", label=name))
         elif v.fsync_s is not None and v.fsync_s > SLOW_FSYNC_S:
-            warns.append(text + ", slow")
-            remedies.append(f"{v.label}: a slow card can lose more audio in a power cut; "
-                            "use an A1/A2-rated card")
+            warns.append(phrase("{volume}, slow", volume=text))
+            remedies.append(phrase("{label}: a slow card can lose more audio in a power cut; "
+                                   "use an A1/A2-rated card", label=name))
         else:
             parts.append(text)
     if fails:
-        return fail(item, "; ".join(fails + warns + parts), "; ".join(remedies))
+        return fail(item, fails + warns + parts, remedies)
     if warns:
-        return warn(item, "; ".join(warns + parts), "; ".join(remedies))
-    return ok(item, "; ".join(parts) or "no volume configured")
+        return warn(item, warns + parts, remedies)
+    return ok(item, parts or phrase("no volume configured"))
 
 
 def judge_index(count: int | None, error: str) -> CheckResult:
     if error:
-        return fail("index", f"the index cannot be read: {error}",
-                    "stop callrec and run `callrec reindex` (rebuilds it from the recordings)")
+        return fail("index", phrase("the index cannot be read: {error}", error=error),
+                    phrase("stop callrec and run `callrec reindex` (rebuilds it from the "
+                           "recordings)"))
     if count is None:
-        return warn("index", "not checked", "see the keys item")
-    return ok("index", f"readable, {count} recording(s)")
+        return warn("index", phrase("not checked"), phrase("see the keys item"))
+    return ok("index", phrase("readable, {count} recording(s)", count=count))
 
 
 # -- clock -------------------------------------------------------------------------------------
@@ -470,18 +539,21 @@ def judge_clock(m: ClockMeasure) -> CheckResult:
     item = "clock"
     shown = m.now.strftime("%Y-%m-%d %H:%M:%S UTC")
     if m.now.year < CLOCK_MIN_YEAR:
-        return fail(item, f"the clock says {shown}: it has never been set",
-                    "connect the appliance to a network with an NTP server (the Pi has no "
-                    "battery clock); `timedatectl timesync-status` shows what it tried")
+        return fail(item, phrase("the clock says {time}: it has never been set", time=shown),
+                    phrase("connect the appliance to a network with an NTP server (the Pi has "
+                           "no battery clock); `timedatectl timesync-status` shows what it "
+                           "tried"))
     if m.synchronized is None:
-        return warn(item, f"{shown}; whether it is synchronised is unknown",
-                    "check `timedatectl` from a shell")
+        return warn(item, phrase("{time}; whether it is synchronised is unknown", time=shown),
+                    phrase("check `timedatectl` from a shell"))
     if not m.synchronized:
-        return warn(item, f"{shown}, NOT synchronised ({m.source}): recordings made now are "
-                    "marked \"time unverified\" and retention does not erase by age until it is",
-                    "give the appliance network access to an NTP server (its DHCP server or "
-                    "/etc/systemd/timesyncd.conf); `timedatectl timesync-status` shows why")
-    return ok(item, f"{shown}, synchronised ({m.source})")
+        return warn(item, phrase("{time}, NOT synchronised ({source}): recordings made now are "
+                                 "marked \"time unverified\" and retention does not erase by "
+                                 "age until it is", time=shown, source=m.source),
+                    phrase("give the appliance network access to an NTP server (its DHCP "
+                           "server or /etc/systemd/timesyncd.conf); `timedatectl "
+                           "timesync-status` shows why"))
+    return ok(item, phrase("{time}, synchronised ({source})", time=shown, source=m.source))
 
 
 # -- encryption key ----------------------------------------------------------------------------
@@ -499,20 +571,23 @@ class KeysMeasure:
 def judge_keys(m: KeysMeasure) -> CheckResult:
     item = "keys"
     if not m.encrypt:
-        return warn(item, "encryption at rest is OFF (storage.encrypt = false)",
-                    "set storage.encrypt = true: recordings on a lost SD card or stick are "
-                    "then unreadable")
+        return warn(item, phrase("encryption at rest is OFF (storage.encrypt = false)"),
+                    phrase("set storage.encrypt = true: recordings on a lost SD card or stick "
+                           "are then unreadable"))
     if m.missing_fresh:
-        return warn(item, "no device key yet (no recording needs one)",
-                    "start callrec: it makes the device key at its first start; then back it "
-                    "up with `callrec keys export`")
+        return warn(item, phrase("no device key yet (no recording needs one)"),
+                    phrase("start callrec: it makes the device key at its first start; then "
+                           "back it up with `callrec keys export`"))
     if m.error or not m.present:
-        return fail(item, f"the device key cannot be opened: {m.error or 'missing'}",
-                    "restore it from the owner's backup (`callrec keys restore`); on another "
-                    "recorder's SD card, see ARCHITECTURE.md, keys")
+        return fail(item, phrase("the device key cannot be opened: {error}",
+                                 error=m.error or phrase("missing")),
+                    phrase("restore it from the owner's backup (`callrec keys restore`); on "
+                           "another recorder's SD card, see ARCHITECTURE.md, keys"))
     if not m.binding:
-        return warn(item, f"device key {m.fingerprint} present, NOT bound to this recorder's "
-                    "hardware", "set storage.key_binding (otp on a Pi 4/5 after "
-                    "`rpi-otp-private-key -w`, or file on another medium); "
-                    + (m.warning or ""))
-    return ok(item, f"device key {m.fingerprint} present, bound ({m.binding})")
+        return warn(item, phrase("device key {fingerprint} present, NOT bound to this "
+                                 "recorder's hardware", fingerprint=str(m.fingerprint)),
+                    phrase("set storage.key_binding (otp on a Pi 4/5 after "
+                           "`rpi-otp-private-key -w`, or file on another medium); {warning}",
+                           warning=m.warning or ""))
+    return ok(item, phrase("device key {fingerprint} present, bound ({binding})",
+                           fingerprint=str(m.fingerprint), binding=m.binding))

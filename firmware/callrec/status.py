@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from callrec import __version__
 from callrec.clock import ClockState, clock_state
 from callrec.config import Config
+from callrec.phrase import N_, Phrase, english, phrase
 from callrec.storage.atomic_json import write_atomic
 
 if TYPE_CHECKING:
@@ -26,27 +27,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The web UI shows these names translated (they are PO msgids).
 _PART_NAMES = {
-    "mcu": "HAT microcontroller link",
-    "audio": "line audio device",
-    "announcement": "announcement",
-    "playback": "announcement playback",
-    "storage": "storage",
-    "retention": "storage space",
-    "volume": "recordings volume (USB stick)",
-    "web": "web UI (HTTPS certificate)",
-    "sip": "SIP line",
-    "privacy": "do-not-record list",
-    "clock": "clock",
+    "mcu": N_("HAT microcontroller link"),
+    "audio": N_("line audio device"),
+    "announcement": N_("announcement"),
+    "playback": N_("announcement playback"),
+    "storage": N_("storage"),
+    "retention": N_("storage space"),
+    "volume": N_("recordings volume (USB stick)"),
+    "web": N_("web UI (HTTPS certificate)"),
+    "sip": N_("SIP line"),
+    "privacy": N_("do-not-record list"),
+    "clock": N_("clock"),
 }
 
 # Right after a boot without network the clock is commonly unsynchronised: a warning line on
 # the status page, not a fault. Still so this long after the daemon started, it is a fault
 # (the fault LED): something keeps the appliance from its time server.
 CLOCK_FAULT_AFTER_S = 600.0
-CLOCK_FAULT = ("not synchronised {minutes} minutes after start: recordings are marked \"time "
-               "unverified\" and retention by age waits; give the appliance access to an NTP "
-               "server (`timedatectl timesync-status` shows what it tried)")
+CLOCK_FAULT = N_("not synchronised {minutes} minutes after start: recordings are marked "
+                 "\"time unverified\" and retention by age waits; give the appliance access "
+                 "to an NTP server (`timedatectl timesync-status` shows what it tried)")
 
 
 def _iso_now() -> str:
@@ -73,6 +75,7 @@ class StatusBoard:
         self._clock: ClockState | None = None
         self._lock = threading.Lock()
         self._faults: dict[str, str] = {}
+        self._fault_phrases: dict[str, Phrase] = {}  # the same, translatable (when known)
         self._snapshot: dict[str, Any] = {}
         self._last_call: dict[str, Any] | None = None
         self._last_recording: str | None = None
@@ -86,11 +89,18 @@ class StatusBoard:
         self.sip_status: Callable[[], dict[str, Any]] | None = None
 
     # -- updates from the daemon thread ----------------------------------------------------
-    def set_fault(self, part: str, detail: str) -> None:
-        """Record (detail) or clear ("") a fault; the fault LED mirrors whether any is set."""
+    def set_fault(self, part: str, detail: str | Phrase) -> None:
+        """Record (detail) or clear ("") a fault; the fault LED mirrors whether any is set.
+
+        A phrase (callrec.phrase) is shown in the web UI's language, its English elsewhere; a
+        plain string is shown as it is."""
+        text = english(detail) if isinstance(detail, dict) else detail
         with self._lock:
-            if detail:
-                self._faults[part] = detail
+            self._fault_phrases.pop(part, None)
+            if text:
+                self._faults[part] = text
+                if isinstance(detail, dict):
+                    self._fault_phrases[part] = detail
             else:
                 self._faults.pop(part, None)
             any_fault = bool(self._faults)
@@ -112,7 +122,7 @@ class StatusBoard:
                 log.warning("clock not synchronised (%s): recordings made now are marked "
                             "\"time unverified\"; retention by age waits", state.detail)
         if overdue != faulted:
-            self.set_fault("clock", CLOCK_FAULT.format(minutes=round(CLOCK_FAULT_AFTER_S / 60))
+            self.set_fault("clock", phrase(CLOCK_FAULT, minutes=round(CLOCK_FAULT_AFTER_S / 60))
                            if overdue else "")
         return previous != state or overdue != faulted
 
@@ -178,7 +188,9 @@ class StatusBoard:
                 "recording": self._board.recording_led,
                 "finalising": self._finalising > 0,
                 "faults": [
-                    {"part": p, "name": _PART_NAMES.get(p, p), "detail": d}
+                    {"part": p, "name": _PART_NAMES.get(p, p), "detail": d,
+                     **({"detail_t": self._fault_phrases[p]} if p in self._fault_phrases
+                        else {})}
                     for p, d in sorted(self._faults.items())
                 ],
                 "board": {

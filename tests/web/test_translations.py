@@ -50,9 +50,10 @@ def python_files() -> Iterator[Path]:
 
 
 def _translating(func: ast.expr) -> bool:
-    """`_`, `N_`, or a translator made on the spot: `tr()` / `Translator(lang)`."""
+    """`_`, `N_`, `phrase` (callrec.selftest: a sentence the daemon builds, translated where
+    it is shown), or a translator made on the spot: `tr()` / `Translator(lang)`."""
     if isinstance(func, ast.Name):
-        return func.id in ("_", "N_")
+        return func.id in ("_", "N_", "phrase")
     return (
         isinstance(func, ast.Call)
         and isinstance(func.func, ast.Name)
@@ -365,3 +366,158 @@ def test_configured_language_is_the_default(tmp_path: Path) -> None:
     finally:
         server.stop()
         store.close()
+
+
+# -- (f) the daemon's sentences: self-test details and remedies, faults, reasons, counters ------
+def _english_sentences(html: str, sentences: list[str]) -> list[str]:
+    text = " ".join(unescape(html).split())
+    return [s for s in sentences if s and " ".join(s.split()) in text]
+
+
+def _judged_report() -> dict[str, Any]:
+    """A report of the real verdicts, failing and warning items among them, as the page gets
+    it after the JSON round trip of selftest.json."""
+    import json
+    from datetime import UTC, datetime
+
+    from callrec import selftest as st
+
+    results = (
+        st.judge_mcu(st.McuMeasure("sim", False, None, None, 1, None)),
+        st.judge_pins(st.PinsMeasure(True, (True, True), True, False, None, True)),
+        st.judge_audio(st.AudioMeasure("hat", True, True, True, True,
+                                       st.Loopback(-45.2, 0.91, 0.5, -90.0, 1000))),
+        st.judge_storage([
+            st.VolumeMeasure("sd", "the SD card", True, "", True, "", 0.012, 50_000_000,
+                             30_000_000_000),
+            st.VolumeMeasure("usb", "the USB stick", False, "", False, "", None, 0, 0),
+        ], 100_000_000),
+        st.judge_index(12, ""),
+        st.judge_clock(st.ClockMeasure(datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC), False,
+                                       "NTP (systemd-timesyncd)")),
+        st.judge_keys(st.KeysMeasure(True, False, None, None, None, "", False)),
+    )
+    report = st.Report("2025-03-04T05:06:00+00:00", "2025-03-04T05:06:07+00:00", "daemon",
+                       "sim", results)
+    return st.Report.from_dict(json.loads(json.dumps(report.as_dict()))).as_dict()
+
+
+def test_selftest_details_and_remedies_in_french(appliance: Any, french: Any) -> None:
+    report = _judged_report()
+    assert {r["status"] for r in report["results"]} == {"ok", "warn", "fail"}
+    appliance.ctx.selftest.report = lambda: report  # the fake daemon answers with real verdicts
+    assert french.post("/selftest", {}).status == 303
+    page = french.get("/selftest")
+    assert page.status == 200
+    assert_french(page.text)
+    english = [r[k] for r in report["results"] for k in ("detail", "remedy") if r[k]]
+    assert not _english_sentences(page.text, english), "English sentences on a French page"
+    shown = " ".join(unescape(page.text).split())
+    for french_text in (
+        "carte sim : pas de réponse du MCU sur le pty du simulateur de ligne",
+        "le voyant d'enregistrement (GPIO27) n'a pas suivi; ligne de réinitialisation du MCU "
+        "relâchée",
+        "relâchez le bouton ; s'il reste enfoncé, vérifiez son câblage",
+        "la tonalité est revenue faible : tonalité revenue à -45 dBFS (jouée à -12), "
+        "pureté 0.91, entendue 0.50 s sur 0.50 s",
+        "la carte SD : écriture, synchronisation et relecture réussies (fsync 12 ms), 50 MB "
+        "libres sur 30,000 MB, sous les 100 MB à garder libres; la clé USB : non insérée",
+        "lisible, 12 enregistrement(s)",
+        "2025-03-04 05:06:07 UTC, NON synchronisée (NTP (systemd-timesyncd))",
+        "la clé de l'appareil ne peut pas être ouverte : absente",
+        "démarrez le simulateur de ligne (`callrec sim line`), puis relancez l'autotest",
+    ):
+        assert french_text in shown, french_text
+    # The same report in English: the daemon's sentences, unchanged.
+    english_page = french.get("/selftest?lang=en").text
+    assert not set(english) - set(_english_sentences(english_page, english))
+    # The API gives the English sentences, and the phrases for other tools.
+    api = french.request("GET", "/api/v1/selftest").json()
+    assert [r["detail"] for r in api["results"]] == [r["detail"] for r in report["results"]]
+
+
+def test_an_old_report_without_phrases_shows_its_english(appliance: Any, french: Any) -> None:
+    report = _judged_report()
+    for r in report["results"]:
+        r.pop("detail_t"), r.pop("remedy_t")
+    appliance.ctx.selftest.report = lambda: report
+    french.post("/selftest", {})
+    page = french.get("/selftest").text
+    assert "the tone came back weak: tone back at -45 dBFS" in unescape(page)
+
+
+def test_status_faults_reasons_and_counters_in_french(
+    appliance: Any, french: Any, tmp_path: Path
+) -> None:
+    import json
+    from types import SimpleNamespace
+    from typing import cast
+
+    from callrec.clock import ClockState
+    from callrec.config import Config
+    from callrec.phrase import phrase
+    from callrec.status import CLOCK_FAULT_AFTER_S, StatusBoard
+
+    board = SimpleNamespace(
+        set_fault_led=lambda on: None, recording_led=False,
+        mcu=SimpleNamespace(connected=True, version="hat-1.2"),
+        audio=SimpleNamespace(is_open=True))
+    now = [0.0]
+    status = StatusBoard(Config(runtime_dir=str(tmp_path)), cast(Any, board),
+                         clock=lambda: ClockState(False, "NTP (systemd-timesyncd)", "no server"),
+                         monotonic=lambda: now[0])
+    now[0] += CLOCK_FAULT_AFTER_S
+    status.check_clock()
+    # As the daemon sets them (daemon.py): a missing prompt, a board fault without detail.
+    status.set_fault("announcement", phrase(
+        "No announcement ({problems}): calls are not recorded until a valid prompt is "
+        "installed", problems="prompt file missing: in.wav"))
+    status.set_fault("mcu", phrase("failed"))
+    flow = SimpleNamespace(state=SimpleNamespace(value="not_recorded"), call=None,
+                           not_recorded_reason="the caller is on the do-not-record list",
+                           private_until=lambda at: None)
+    status.publish(cast(Any, flow))
+    snap = json.loads((tmp_path / "status.json").read_text())  # as the CLI reads it too
+    faults = {f["part"]: f["detail"] for f in snap["faults"]}
+    assert faults["mcu"] == "failed" and faults["announcement"].startswith(
+        "No announcement (prompt file missing: in.wav): calls are not recorded")
+    assert faults["clock"].startswith("not synchronised 10 minutes after start")
+    snap["sip"] = {"line": "sip", "calls": 0, "recording": 0,
+                   "outcomes": {"recorded": 2, "ended_during_announcement": 1},
+                   "transport": {"received": 5, "sent": 4, "dropped": {"stranger": 3}},
+                   "relay": {"forwarded": 9, "prompt_packets": 0,
+                             "ignored": {"no_destination": 1}}}
+    appliance.status.update(snap)
+    page = french.get("/status")
+    assert page.status == 200
+    assert_french(page.text)
+    english = [*faults.values(), "line audio device", "HAT microcontroller link",
+               "the caller is on the do-not-record list", "ended during announcement",
+               "no destination"]
+    assert not _english_sentences(page.text, english), "English sentences on a French page"
+    shown = " ".join(unescape(page.text).split())
+    for french_text in (
+        "annonce: Aucune annonce (prompt file missing: in.wav) : les appels ne sont pas "
+        "enregistrés tant qu'une annonce valide n'est pas installée",
+        "horloge: non synchronisée 10 minutes après le démarrage",
+        "liaison avec le microcontrôleur du HAT: en échec",
+        ": l'appelant figure sur la liste des numéros à ne pas enregistrer",
+        "terminés pendant l'annonce 1, enregistrés 2",
+        "inconnus 3",
+        "sans destination 1",
+    ):
+        assert french_text in shown, french_text
+    # The API keeps the English for tools, with the phrase alongside.
+    api = french.request("GET", "/api/v1/status").json()
+    clock = next(f for f in api["faults"] if f["part"] == "clock")
+    assert clock["detail"] == faults["clock"] and clock["detail_t"]["values"] == {"minutes": 10}
+    assert "shown" not in api
+    # The page's script refreshes from /api/v1/status?lang=<the page's>: the same French words.
+    assert 'data-source="/api/v1/status?lang=fr"' in page.text
+    live = french.request("GET", "/api/v1/status?lang=fr").json()["shown"]
+    assert "horloge: non synchronisée 10 minutes après le démarrage" in " ".join(live["faults"])
+    assert live["reason"] == "l'appelant figure sur la liste des numéros à ne pas enregistrer"
+    assert live["counters"]["stranger"] == "inconnus"
+    assert french.request("GET", "/api/v1/status?lang=en").json()["shown"]["faults"] == [
+        f"{name}: {detail}" for name, detail in (
+            (f["name"], f["detail"]) for f in api["faults"])]

@@ -17,7 +17,8 @@ from bottle import HTTPResponse, request
 from callrec.audit import MAX_REASON
 from callrec_web import permissions as p
 from callrec_web.access import Runtime, WebError, form
-from callrec_web.linestatus import snapshot
+from callrec_web.i18n import LANGUAGES
+from callrec_web.linestatus import shown, snapshot
 from callrec_web.pages import (
     audit_filters,
     audit_search,
@@ -27,6 +28,7 @@ from callrec_web.pages import (
 )
 from callrec_web.restriction import REFUSED as RESTRICTED
 from callrec_web.restriction import masked, may_see
+from callrec_web.translate import Translator
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -64,7 +66,11 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
     # Polling does not count as activity: a status page left open still times out.
     @route("/status", "GET", p.STATUS_VIEW, touch=False)
     def status() -> str:
-        return as_json(snapshot(ctx.status))
+        snap = snapshot(ctx.status)
+        lang = request.query.get("lang")
+        if lang in LANGUAGES:  # the status page's script: its sentences in the page's language
+            snap["shown"] = shown(snap, Translator(lang), rt.views.texts_in(lang))
+        return as_json(snap)
 
     @route("/recordings", "GET", p.RECORDINGS_LIST)
     def recordings() -> str:

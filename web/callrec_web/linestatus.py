@@ -5,7 +5,7 @@ of the snapshot (callrec.status.StatusBoard.snapshot) pass, whatever else the da
 
     {"version", "running", "line", "state", "since", "recording", "not_recorded_reason",
      "call": {"direction", "ring_count", "answered", "started_at"?, "duration_s"?} | None,
-     "faults": [{"part", "name", "detail"}],
+     "faults": [{"part", "name", "detail", "code", "detail_t"?}],
      "board": {"backend", "mcu_connected", "mcu_version", "audio_open"},
      "last_call": {"outcome", "direction", "at"} | None, "updated",
      "clock": {"synchronised", "source", "detail"} | None, "config_pending": bool,
@@ -15,6 +15,10 @@ of the snapshot (callrec.status.StatusBoard.snapshot) pass, whatever else the da
      "web": {"url", "tls", "fingerprint", "warning"} | None}
 
 Of the SIP line only counts pass: no address, no number, no call identifier.
+
+A fault's `detail_t`, when the daemon gave one, is its detail as a phrase (callrec.phrase) for
+the page to translate; the names, reasons and counter names below are marked here so that the
+page can translate them with `_()` (anything else shows as the daemon wrote it).
 
 `state_for_s` (seconds since `since`) is added here, from the appliance's clock, so the
 page can say how long the line has been in its state without trusting the browser's clock.
@@ -27,7 +31,35 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from callrec_web.translate import N_
+
 log = logging.getLogger(__name__)
+
+# Why a call in progress is not recorded: the fixed texts of callrec.callflow (the status's
+# not_recorded_reason), translated where shown. Another reason (an announcement's playback
+# error) shows as it is.
+NOT_RECORDED_REASONS = (
+    N_("incoming calls are not recorded on this line"),
+    N_("outgoing calls are not recorded on this line"),
+    N_("this line is never recorded"),
+    N_("kept private (privacy button)"),
+    N_("kept private (privacy prefix)"),
+    N_("the caller is on the do-not-record list"),
+    N_("the called number is on the do-not-record list"),
+    N_("the caller refused the recording"),
+    N_("announcement interrupted: mcu failed"),
+    N_("announcement interrupted: audio failed"),
+)
+# The SIP counters' names as the page writes them (the key, "_" as a space): call outcomes,
+# why a signalling message was dropped (sip/transport.py), why a media packet was ignored
+# (sip/relay.py IGNORE_REASONS).
+COUNTER_NAMES = (
+    N_("recorded"), N_("unanswered"), N_("abandoned"), N_("not recorded"),
+    N_("ended during announcement"),
+    N_("oversize"), N_("stranger"), N_("rate"), N_("malformed"), N_("queue full"),
+    N_("not rtp"), N_("no destination"), N_("announcement"), N_("send error"),
+)
+_MAX_PHRASE_DEPTH = 4
 
 _MAX_TEXT = 300
 _MAX_FAULTS = 20
@@ -74,19 +106,47 @@ def _call(call: object, now: datetime) -> dict[str, Any] | None:
     }
 
 
-def _faults(faults: object) -> list[dict[str, str]]:
+def _phrase(value: object, depth: int = 0) -> dict[str, Any] | None:
+    """A well-formed phrase (text, values of strings, numbers or phrases), else None."""
+    if depth > _MAX_PHRASE_DEPTH or not isinstance(value, dict):
+        return None
+    text, values = _text(value.get("text")), value.get("values")
+    if text is None or not isinstance(values, dict):
+        return None
+    kept: dict[str, Any] = {}
+    for name, v in list(values.items())[:10]:
+        if isinstance(v, dict):
+            nested = _phrase(v, depth + 1)
+            if nested is None:
+                return None
+            kept[str(name)[:40]] = nested
+        elif isinstance(v, str):
+            kept[str(name)[:40]] = v[:_MAX_TEXT]
+        elif _number(v) is not None:
+            kept[str(name)[:40]] = v
+        else:
+            return None
+    return {"text": text, "values": kept}
+
+
+def _faults(faults: object) -> list[dict[str, Any]]:
     if not isinstance(faults, list):
         return []
-    return [
-        {
+    out: list[dict[str, Any]] = []
+    for f in faults[:_MAX_FAULTS]:
+        if not isinstance(f, dict):
+            continue
+        fault: dict[str, Any] = {
             "part": _text(f.get("part")) or "",
             "name": _text(f.get("name")) or "",
             "detail": _text(f.get("detail")) or "",
             "code": _text(f.get("code")) or "",
         }
-        for f in faults[:_MAX_FAULTS]
-        if isinstance(f, dict)
-    ]
+        detail_t = _phrase(f.get("detail_t"))
+        if detail_t is not None:
+            fault["detail_t"] = detail_t
+        out.append(fault)
+    return out
 
 
 def _counts(value: object, limit: int = 30) -> dict[str, int]:
@@ -184,3 +244,22 @@ def snapshot(source: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         snap = sanitize({})
         snap["faults"] = [{"part": "web", "name": "", "detail": "", "code": "daemon_unreachable"}]
         return snap
+
+
+def shown(snap: dict[str, Any], _: Callable[..., str],
+          t: Callable[..., str]) -> dict[str, Any]:
+    """The status's sentences in the language of `_` (and `t`, the catalog's), as the status
+    page shows them: fault lines, the not-recorded reason, and the SIP counters' names. The
+    page renders them, and its script takes them from /api/v1/status?lang= at each refresh, so
+    a French page stays French."""
+    from callrec_web.phrases import say
+
+    faults = [(_(f["name"]) + ": " if f["name"] else "")
+              + (say(_, f.get("detail_t"), f["detail"]) if f["detail"] else t(f["code"]))
+              for f in snap["faults"]]
+    reason = snap.get("not_recorded_reason")
+    sip = snap.get("sip") or {}
+    names = {*(sip.get("outcomes") or {}), *((sip.get("messages") or {}).get("dropped") or {}),
+             *((sip.get("media") or {}).get("ignored") or {})}
+    return {"faults": faults, "reason": _(reason) if reason else "",
+            "counters": {name: _(name.replace("_", " ")) for name in sorted(names)}}

@@ -18,6 +18,7 @@ from callrec_web import permissions as p
 from callrec_web.access import Runtime, see_other
 from callrec_web.api import as_json
 from callrec_web.pages import render
+from callrec_web.phrases import say
 from callrec_web.translate import N_
 
 NO_BOARD = N_("the self-test runs in the recorder daemon, which is not serving this page")
@@ -40,7 +41,7 @@ def install(app: bottle.Bottle, rt: Runtime) -> None:
 
     def page(status: int = 200, error: str = "") -> str:
         return render(rt, "selftest.tpl", status, report=last(), error=error, titles=TITLES,
-                      items=ITEMS, status_text=STATUS_TEXT,
+                      items=ITEMS, status_text=STATUS_TEXT, say=say,
                       available=ctx.selftest is not None)
 
     @route("/selftest", "GET")

@@ -57,9 +57,11 @@
     return value === true ? t(yes) : (value === false ? t(no) : "—");
   }
   function num(value) { return typeof value === "number" ? String(Math.round(value)) : "—"; }
+  var words = {};  // the server's translations of this refresh (/api/v1/status?lang=)
   function countsText(counts) {
+    var names = words.counters || {};
     var shown = Object.keys(counts || {}).sort().filter(function (k) { return counts[k]; })
-      .map(function (k) { return k.replace(/_/g, " ") + " " + counts[k]; });
+      .map(function (k) { return (names[k] || k.replace(/_/g, " ")) + " " + counts[k]; });
     return shown.length ? shown.join(", ") : t("st_none");
   }
   function renderSip(sip) {
@@ -74,9 +76,11 @@
     setText("sip_ignored", countsText(sip.media.ignored));
   }
   function render(snap) {
+    words = snap.shown || {};
     var state = labels["state_" + snap.state] !== undefined ? snap.state : "unknown";
     setText("state", t("state_" + state)).className = "state state-" + state;
-    setText("reason", snap.not_recorded_reason ? ": " + snap.not_recorded_reason : "");
+    var reason = words.reason !== undefined ? words.reason : snap.not_recorded_reason;
+    setText("reason", reason ? ": " + reason : "");
     setText("private", snap.next_call_private_until ?
       t("st_next_private", "", { at: localTime(snap.next_call_private_until) }) :
       t("st_not_pressed"));
@@ -98,7 +102,7 @@
       { source: clock.source || "—" }) : "—");
     field("clock_warning").hidden = !clock || clock.synchronised;
     setText("updated", localTime(snap.updated) || "—");
-    var texts = (snap.faults || []).map(function (f) {
+    var texts = words.faults || (snap.faults || []).map(function (f) {
       return (f.name ? f.name + ": " : "") + (f.detail || t(f.code));
     });
     var list = field("faults");

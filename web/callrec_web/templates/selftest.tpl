@@ -26,8 +26,8 @@
       <tr>
         <th scope="row">{{_(titles[r['item']]) if r['item'] in titles else r['item']}}</th>
         <td class="selftest-{{r['status']}}">{{_(status_text[r['status']]) if r['status'] in status_text else r['status']}}</td>
-        <td>{{r['detail']}}</td>
-        <td>{{r['remedy'] or '—'}}</td>
+        <td>{{say(_, r.get('detail_t'), r['detail'])}}</td>
+        <td>{{say(_, r.get('remedy_t'), r['remedy']) if r['remedy'] else '—'}}</td>
       </tr>
 %   end
     </tbody>

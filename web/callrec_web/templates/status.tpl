@@ -2,6 +2,9 @@
 % states = ['idle', 'ringing', 'dialling', 'announcing', 'recording', 'not_recorded', 'unknown']
 % state = snap['state'] if snap['state'] in states else 'unknown'
 % call, last, board = snap['call'], snap['last_call'], snap['board']
+% # The daemon's sentences (faults) come as phrases, translated by linestatus.shown (which
+% # /api/v1/status?lang= also gives the page's script, so the page keeps its language).
+% from callrec_web.linestatus import shown
 % def call_text(call):
 %   if not call:
 %     return t('st_none')
@@ -29,8 +32,8 @@
 %   return text + (', ' + local_time(last['at'], True) if local_time(last['at']) else '')
 % end
 % def counts_text(counts):
-%   shown = [k.replace('_', ' ') + ' ' + str(v) for k, v in sorted(counts.items()) if v]
-%   return ', '.join(shown) or t('st_none')
+%   parts = [words['counters'].get(k, k) + ' ' + str(v) for k, v in sorted(counts.items()) if v]
+%   return ', '.join(parts) or t('st_none')
 % end
 % def clock_text(clock):
 %   if not clock:
@@ -42,11 +45,12 @@
 %   return str(int(value)) if value is not None else '—'
 % end
 <h1>{{_('Line status')}}{{' – ' + snap['line'] if snap['line'] else ''}}</h1>
-<section id="status" aria-labelledby="now-h" data-source="/api/v1/status">
+% words = shown(snap, _, t)
+<section id="status" aria-labelledby="now-h" data-source="/api/v1/status?lang={{lang}}">
   <h2 id="now-h">{{_('Now')}}</h2>
   <dl class="meta">
     <dt>{{_('State')}}</dt>
-    <dd><span data-field="state" class="state state-{{state}}">{{t('state_' + state)}}</span><span data-field="reason">{{': ' + snap['not_recorded_reason'] if snap['not_recorded_reason'] else ''}}</span></dd>
+    <dd><span data-field="state" class="state state-{{state}}">{{t('state_' + state)}}</span><span data-field="reason">{{': ' + words['reason'] if words['reason'] else ''}}</span></dd>
     <dt>{{_('Since')}}</dt>
     <dd><span data-field="since">{{local_time(snap['since'], True) or '—'}}</span> <span data-field="state_for">{{'(' + t('st_for', d=duration(snap['state_for_s'])) + ')' if snap['state_for_s'] is not None else ''}}</span></dd>
     <dt>{{_('Privacy button')}}</dt>
@@ -60,8 +64,8 @@
   </dl>
   <h2 id="faults-h">{{_('Faults')}}</h2>
   <ul data-field="faults" class="faults" aria-labelledby="faults-h">
-% for fault in snap['faults']:
-    <li>{{(fault['name'] + ': ' if fault['name'] else '') + (fault['detail'] or t(fault['code']))}}</li>
+% for text in words['faults']:
+    <li>{{text}}</li>
 % end
   </ul>
   <p data-field="no-faults"{{!' hidden' if snap['faults'] else ''}}>{{_('No faults.')}}</p>
