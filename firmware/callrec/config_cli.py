@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -19,28 +18,14 @@ from typing import Any
 
 from callrec.config import DEFAULT_PATH, ConfigError, parse
 from callrec.config_migrate import CURRENT_VERSION, MigrationError, migrate, version_of
+from callrec.storage.atomic_json import write_atomic
 
 
-def write_atomic(path: Path, data: bytes, like: os.stat_result) -> None:
-    """Replace `path` with `data`, with the mode (and, as root, the owner) of `like`."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fchmod(fh.fileno(), like.st_mode & 0o7777)
-            if os.geteuid() == 0:
-                os.fchown(fh.fileno(), like.st_uid, like.st_gid)
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+def write_like(path: Path, data: bytes, like: os.stat_result) -> None:
+    """Replace `path` with `data` atomically, with the mode (and, as root, the owner) of
+    `like`."""
+    owner = (like.st_uid, like.st_gid) if os.geteuid() == 0 else None
+    write_atomic(path, data, mode=like.st_mode & 0o7777, owner=owner)
 
 
 def backup_path(path: Path, version: int) -> Path:
@@ -87,8 +72,8 @@ def cmd_config_migrate(args: argparse.Namespace) -> int:
         return 1
     st = path.stat()
     backup = backup_path(path, old_version)
-    write_atomic(backup, raw, st)  # first: the old text is safe before the file changes
-    write_atomic(path, new_text.encode("utf-8"), st)
+    write_like(backup, raw, st)  # first: the old text is safe before the file changes
+    write_like(path, new_text.encode("utf-8"), st)
     print(f"{path}: migrated config_version {old_version} -> {CURRENT_VERSION} "
           f"(the old file is kept as {backup.name}):")
     for change in changes:

@@ -19,7 +19,6 @@ import fcntl
 import logging
 import os
 import re
-import tempfile
 import threading
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -30,7 +29,7 @@ from typing import Any, Protocol
 from callrec import config_edit, config_migrate
 from callrec.audit import AuditError
 from callrec.config import Config, ConfigError, parse
-from callrec.storage.atomic_json import fsync_dir, write_durably
+from callrec.storage.atomic_json import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -147,26 +146,13 @@ def changed_keys(old_text: str, new_text: str) -> tuple[str, ...]:
 
 
 def write_atomic_text(path: Path, text: str) -> None:
-    """Replace `path` by `text`: temp file in the same directory (same file system, so the
-    rename is atomic), fsync, the old file's mode, rename, fsync of the directory. A failure
-    leaves the old file and no temp file."""
+    """Replace `path` by `text` atomically (storage.atomic_json.write_atomic), keeping the old
+    file's mode. A failure leaves the old file and no temp file."""
     try:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:
         mode = 0o640
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        try:
-            os.fchmod(fd, mode)
-            write_durably(fd, text.encode("utf-8"))
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
+    write_atomic(path, text.encode("utf-8"), mode=mode)
 
 
 class ConfigStore:

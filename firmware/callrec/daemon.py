@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import faulthandler
+import json
 import logging
 import queue
 import threading
@@ -18,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from callrec import __version__
+from callrec import __version__, handover
 from callrec import events as ev
 from callrec.announcement import (
     AnnouncementPlayer,
@@ -54,6 +55,7 @@ from callrec.config_audit import audit_problem, record_config_changes
 from callrec.config_store import AFTER_CALL, NOW, ConfigStore
 from callrec.housekeeping import Housekeeper
 from callrec.listener import LineListener
+from callrec.phrase import phrase
 from callrec.privacy.donotrecord import DoNotRecord, DoNotRecordError, sealer_for
 from callrec.privacy.pseudonym import Pseudonymizer, pseudonym_key
 from callrec.prompt_library import LibraryError, PromptLibrary
@@ -78,6 +80,9 @@ from callrec.storage.volumes import (
 )
 from callrec.transcoder import Transcoder
 
+if TYPE_CHECKING:
+    from callrec_web.sessions import SessionStore
+
 log = logging.getLogger(__name__)
 
 SIP_STATUS_EVERY_S = 2.0
@@ -89,8 +94,9 @@ TICK_S = 0.5  # timeouts are whole seconds (ring gap 8 s, answer guess 6 s): fin
 RECORDER_STALL_S = 60.0
 SYSTEMD_STATUS_EVERY_S = 1.0  # the `systemctl status` line is refreshed at most this often
 # A configuration saved from the web UI is applied this long after it was saved at the
-# earliest, so that the page that saved it gets its answer before the web server stops.
-CONFIG_APPLY_GRACE_S = 0.5
+# earliest, so that the page that saved it and the page its answer redirects to are both
+# served before the web server stops (a browser follows the redirect within milliseconds).
+CONFIG_APPLY_GRACE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -243,6 +249,7 @@ class Daemon:
         self._current: _CurrentCall | None = None
         self._stop = threading.Event()
         self._web: Any = None
+        self._sessions: SessionStore | None = None  # the web UI's logins (_start_web)
         # The self-test (web UI, `callrec selftest`): on its own thread, only on an idle line.
         self.selftest = SelfTestService.for_daemon(self)
         # systemd (Type=notify, WatchdogSec): readiness, a status line, watchdog pings fed by
@@ -440,8 +447,8 @@ class Daemon:
             self._prompt_versions[direction] = playlist.versions
         self.status.set_fault(
             "announcement",
-            f"No announcement ({'; '.join(problems)}): calls are not recorded until a valid "
-            "prompt is installed" if problems else "",
+            phrase("No announcement ({problems}): calls are not recorded until a valid prompt "
+                   "is installed", problems="; ".join(problems)) if problems else "",
         )
 
     def _refresh_prompts_when_idle(self) -> None:
@@ -453,6 +460,7 @@ class Daemon:
 
     def _start_web(self) -> None:
         from callrec_web.app import WebContext, make_app
+        from callrec_web.sessions import SessionStore
         from callrec_web.setup_code import FirstStartCode
         from callrec_web.transport import WebTransport
         from callrec_web.users import UserStore
@@ -472,6 +480,16 @@ class Daemon:
         self._web = web = WebTransport(self.config.web)
         if web.problem:
             self.status.set_fault("web", web.problem)
+        # Logins survive the restart that applies a saved configuration (handover.py).
+        self._sessions = sessions = SessionStore(self.config.web.session_idle_minutes * 60,
+                                                 self.config.web.session_max_hours * 3600)
+        passed = handover.take("sessions")
+        if passed is not None:
+            try:
+                kept = sessions.restore(json.loads(passed))
+            except ValueError:
+                kept = 0
+            log.info("%d web session(s) kept across the restart", kept)
         ctx = WebContext(
             config=self.config,
             store=self.store,
@@ -485,6 +503,7 @@ class Daemon:
             settings=ConfigStore(Path(self.config.source), apply=self.request_config_apply,
                                  audit=self.audit)
             if Path(self.config.source).is_file() else None,
+            sessions=sessions,
         )
         web.start(make_app(ctx))
         (log.error if web.problem else log.info)("%s", web.describe())
@@ -574,6 +593,8 @@ class Daemon:
         self.status.publish(self.flow, running=False)
         if self._web is not None:
             self._web.stop()
+            if self.restart and self._sessions is not None:
+                handover.pass_on("sessions", json.dumps(self._sessions.export()).encode())
         if self.sip is not None:
             self.sip.stop()  # its recordings in progress are closed and kept
         self.board.stop()
@@ -662,7 +683,8 @@ class Daemon:
             )
             self.board.reset_mcu()
         if isinstance(event, ev.BoardFault):
-            self.status.set_fault(event.part, "" if event.ok else event.detail or "failed")
+            self.status.set_fault(event.part,
+                                  "" if event.ok else event.detail or phrase("failed"))
         elif isinstance(event, StorageFault):
             self.status.set_fault(event.part, event.detail)
             if event.part == "storage" and event.detail and self.flow.writing:

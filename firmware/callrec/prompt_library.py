@@ -34,7 +34,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from typing import Any
 
 from callrec.announcement import Prompt, PromptError, load_prompt
 from callrec.config import ANNOUNCEMENT_LANGUAGES, AnnouncementConfig, parse_language_list
+from callrec.storage.atomic_json import fsync_dir, write_atomic
 
 DIRECTIONS = ("in", "out")
 LANGUAGES = ANNOUNCEMENT_LANGUAGES
@@ -175,30 +175,6 @@ def played_name(version: dict[str, Any]) -> str:
 # -- I/O --------------------------------------------------------------------------------------
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a power cut leaves the old or the new content."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)

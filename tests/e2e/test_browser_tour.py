@@ -13,8 +13,10 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
+import re
 import struct
+import time
+import tomllib
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,12 @@ import pytest
 import soundfile
 
 from audiocheck import best_match, read_wav
+from browsing import chromium_page, first_start
 from callrec.sim.harness import Appliance
 from recfiles import wait_stored_as
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "a long and memorable sentence"
 NUMBER = "0698765432"
 # A phone's width and a laptop's: the UI must work on both.
@@ -59,12 +61,18 @@ class Camera:
         self.taken.append(path)
 
 
+def restarted(appliance: Appliance, timeout_s: float = 30.0) -> None:
+    """Wait for the daemon to have re-executed itself (its log says the web UI is up a second
+    time), then for the board to be ready again."""
+    deadline = time.monotonic() + timeout_s
+    while appliance.logs["daemon"].read_text().count("callrec.daemon: web UI on ") < 2:
+        assert time.monotonic() < deadline, "the daemon did not restart"
+        time.sleep(0.1)
+    appliance.wait_ready()
+
+
 def test_selftest_export_settings_and_language(appliance_factory: Any, media: dict[str, Path],
                                                tmp_path: Path) -> None:
-    if CHROMIUM is None:
-        pytest.fail("Chromium is not installed: run ./install.sh --dev --with-tests")
-    from playwright.sync_api import sync_playwright
-
     appliance: Appliance = appliance_factory(audio_format="compact")
     appliance.start()
     appliance.call(direction="in", number=NUMBER, audio=str(media["speech"]), rings=2,
@@ -74,64 +82,80 @@ def test_selftest_export_settings_and_language(appliance_factory: Any, media: di
     code = (Path(appliance.config.runtime_dir) / "setup-code").read_text().strip()
     camera = Camera(Path(os.environ.get("CALLREC_SCREENSHOTS") or tmp_path / "screenshots"))
 
-    problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            context = browser.new_context(base_url=appliance.base_url, viewport=LAPTOP,
-                                          accept_downloads=True)
-            page = context.new_page()
-            page.set_default_timeout(15000)
-            page.on("pageerror", lambda exc: problems.append(str(exc)))
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    with chromium_page(appliance.base_url, timeout_ms=15000, viewport=LAPTOP,
+                      accept_downloads=True) as (page, problems):
+        page.goto("/")
+        page.wait_for_url("**/setup")
+        camera.shoot(page, "setup")
+        first_start(page, code, "owner", PASSWORD)
+        camera.shoot(page, "recordings")
+        page.goto(f"/recordings/{rec_id}")
+        page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
+        camera.shoot(page, "recording")
+        page.goto("/status")
+        camera.shoot(page, "status")
 
-            page.goto("/")
-            page.wait_for_url("**/setup")
-            camera.shoot(page, "setup")
-            page.get_by_label("Setup code").fill(code)
-            page.get_by_label("Administrator username").fill("owner")
-            page.get_by_label("Password", exact=True).fill(PASSWORD)
-            page.get_by_label("Password again").fill(PASSWORD)
-            page.get_by_role("button", name="Create the administrator").click()
-            page.wait_for_url("**/recordings")
-            camera.shoot(page, "recordings")
-            page.goto(f"/recordings/{rec_id}")
-            page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
-            camera.shoot(page, "recording")
-            page.goto("/status")
-            camera.shoot(page, "status")
+        # Self-test: the button runs it on the idle line; every check passes on the
+        # simulated board (its line carries the test tone back, like a real pair).
+        page.goto("/selftest")
+        page.get_by_role("button", name="Run the self-test").click()
+        page.wait_for_url("**/selftest*")
+        verdict = page.get_by_role("status").filter(has_text="All checks passed")
+        assert verdict.count() == 1, page.locator("#result").inner_text()
+        rows = page.locator("#result tbody tr")
+        assert rows.count() >= 7
+        assert page.locator("#result td.selftest-fail").count() == 0
+        camera.shoot(page, "selftest")
 
-            # Self-test: the button runs it on the idle line; every check passes on the
-            # simulated board (its line carries the test tone back, like a real pair).
-            page.goto("/selftest")
-            page.get_by_role("button", name="Run the self-test").click()
-            page.wait_for_url("**/selftest*")
-            verdict = page.get_by_role("status").filter(has_text="All checks passed")
-            assert verdict.count() == 1, page.locator("#result").inner_text()
-            rows = page.locator("#result tbody tr")
-            assert rows.count() >= 7
-            assert page.locator("#result td.selftest-fail").count() == 0
-            camera.shoot(page, "selftest")
+        # A person's copy (GDPR art. 15): found by number, exported, downloaded.
+        page.goto("/subjects")
+        page.get_by_role("textbox", name="Phone number").fill("+33 6 98 76 54 32")
+        page.get_by_role("button", name="Show what the appliance holds").click()
+        page.wait_for_url("**/subjects/*")
+        assert page.locator(f'a[href="/recordings/{rec_id}"]').count() >= 1
+        camera.shoot(page, "person")
+        page.get_by_role("link", name="Access: export a copy…").click()
+        page.get_by_label("Reason or request reference (optional)").fill("request 2026-17")
+        with page.expect_download() as download_info:
+            page.get_by_role("button", name="Download the ZIP").click()
+        download = download_info.value
+        assert download.suggested_filename.endswith(".zip")
+        assert NUMBER not in download.suggested_filename
+        archive = tmp_path / "export.zip"
+        download.save_as(str(archive))
 
-            # A person's copy (GDPR art. 15): found by number, exported, downloaded.
-            page.goto("/subjects")
-            page.get_by_role("textbox", name="Phone number").fill("+33 6 98 76 54 32")
-            page.get_by_role("button", name="Show what the appliance holds").click()
-            page.wait_for_url("**/subjects/*")
-            assert page.locator(f'a[href="/recordings/{rec_id}"]').count() >= 1
-            camera.shoot(page, "person")
-            page.get_by_role("link", name="Access: export a copy…").click()
-            page.get_by_label("Reason or request reference (optional)").fill("request 2026-17")
-            with page.expect_download() as download_info:
-                page.get_by_role("button", name="Download the ZIP").click()
-            download = download_info.value
-            assert download.suggested_filename.endswith(".zip")
-            assert NUMBER not in download.suggested_filename
-            archive = tmp_path / "export.zip"
-            download.save_as(str(archive))
-        finally:
-            browser.close()
+        # Settings: the technician's pages. A retention change is saved to the file
+        # (comments kept), then the recorder restarts on the idle line to apply it.
+        page.goto("/settings")
+        camera.shoot(page, "settings")
+        page.goto("/settings/announcements")
+        assert page.locator("audio").count() >= 1  # the active prompt's preview
+        camera.shoot(page, "announcements")
+        page.goto("/settings/storage")
+        age = page.get_by_label("Maximum age (days)")
+        assert age.input_value() == "180"
+        age.fill("90")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url("**/settings/storage?saved=now")
+        assert "Saved. The recorder restarts now" in page.get_by_role("status").inner_text()
+        saved = tomllib.loads(appliance.config_path.read_text(encoding="utf-8"))
+        assert saved["retention"]["max_age_days"] == 90
+        assert saved["config_version"] == 2
+        restarted(appliance)
+        # Still logged in: the sessions were handed to the new process.
+        page.goto("/settings/storage")
+        assert page.url.endswith("/settings/storage")
+        assert page.get_by_label("Maximum age (days)").input_value() == "90"
+
+        # The language switch, on the phone's width: French from now on (a cookie).
+        page.set_viewport_size(PHONE)
+        page.goto("/recordings")
+        page.get_by_role("link", name="Français").click()
+        page.wait_for_function("() => document.documentElement.lang === 'fr'")
+        assert page.get_by_role("link", name="Enregistrements").count() >= 1
+        page.goto("/status")
+        assert page.evaluate("document.documentElement.lang") == "fr"
+        camera.shoot(page, "status-fr-phone")
     assert problems == []
 
     # The export holds the recording itself: its audio decodes to the caller's speech.
@@ -151,4 +175,20 @@ def test_selftest_export_settings_and_language(appliance_factory: Any, media: di
 
     for shot in camera.taken:
         width, height = png_size(shot)
-        assert width >= LAPTOP["width"] - 20 and height >= 300, (shot.name, width, height)
+        wanted = PHONE["width"] if "phone" in shot.name else LAPTOP["width"]
+        assert width == wanted and height >= 300, (shot.name, width, height)
+
+
+def test_the_readme_shows_screenshots_this_tour_takes() -> None:
+    """Every picture the README shows is kept in docs/screenshots and is one this test takes
+    (so refreshing them, see docs/screenshots/README.md, refreshes them all)."""
+    root = Path(__file__).resolve().parents[2]
+    shown = re.findall(r"\]\(docs/screenshots/([a-z0-9-]+)\.png\)",
+                       (root / "README.md").read_text(encoding="utf-8"))
+    taken = set(re.findall(r'camera\.shoot\(page, "([a-z0-9-]+)"\)',
+                           Path(__file__).read_text(encoding="utf-8")))
+    assert len(shown) >= 6
+    for name in shown:
+        assert name in taken, f"README shows {name}.png, which the tour does not take"
+        width, height = png_size(root / "docs" / "screenshots" / f"{name}.png")
+        assert width in (PHONE["width"], LAPTOP["width"]) and height >= 300

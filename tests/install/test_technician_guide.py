@@ -163,14 +163,16 @@ def test_dotted_keys_and_sections_exist() -> None:
             assert owners, f"`{span}`: no section has the key {key}"
             tomllib.loads(span)  # a valid TOML value
             seen += 1
-    assert seen >= 20  # the guide does name settings this way
+    # The guide does name settings this way (fewer since the web UI's Settings replaced most
+    # hand edits: the remaining ones are the SIP line, the privacy keys and the file's names).
+    assert seen >= 15
 
 
 def test_toml_blocks_parse_with_the_daemons_loader() -> None:
     from callrec.config import parse
 
     found = blocks(guide(), "toml")
-    assert len(found) >= 3
+    assert len(found) >= 1  # the SIP line's example
     for body in found:
         body = "\n".join(line.strip() for line in body.splitlines())
         parse(tomllib.loads(body), "docs/technician-guide.md")
@@ -262,7 +264,7 @@ def test_bold_names_are_shown_by_the_software() -> None:
     corpus = ui_corpus()
     names = set(re.findall(r"\*\*([^*\n]+)\*\*", guide()))
     for page in ("Recordings", "Status", "Users", "Self-test", "People", "Access log",
-                 "Account"):
+                 "Account", "Settings", "Announcements", "Who is responsible"):
         assert page in names, f"the guide does not name the page {page}"
     for name in sorted(names):
         assert name in corpus, f"**{name}**: the web UI shows no such name"

@@ -64,7 +64,8 @@ def make_app(ctx: WebContext, *, clock: Callable[[], float] = time.monotonic) ->
     web = ctx.config.web
     rt = Runtime(
         ctx=ctx,
-        sessions=SessionStore(web.session_idle_minutes * 60, web.session_max_hours * 3600, clock),
+        sessions=ctx.sessions or SessionStore(web.session_idle_minutes * 60,
+                                              web.session_max_hours * 3600, clock),
         throttle=LoginThrottle(clock=clock),
         views=Views(web.language),  # the default; each request may choose its own
     )

@@ -10,6 +10,7 @@ from callrec.audit import AuditLog
 from callrec.config import Config
 from callrec.config_store import ConfigStore
 from callrec.storage.recordings import RecordingStore
+from callrec_web.sessions import SessionStore
 from callrec_web.users import UserStore
 
 
@@ -38,3 +39,6 @@ class WebContext:
     # The configuration file, for the settings pages and configuration backup/restore
     # (callrec.config_store.ConfigStore); None: no file to edit (the pages say so).
     settings: ConfigStore | None = None
+    # The login sessions, when the daemon keeps them across its restarts (see sessions.py);
+    # None: the app makes its own.
+    sessions: SessionStore | None = None

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from callrec_web.translate import fill
+
 LANGUAGES = ("fr", "en")
 # French first when the browser names neither: the appliance is built for offices under the
 # French regulator (CNIL), so the people pointed to the notice are most likely French speakers.
@@ -70,13 +72,7 @@ class Catalog:
         self.texts = TEXTS[lang]
 
     def __call__(self, key: str, /, **values: object) -> str:
-        template = self.texts.get(key, key)
-        if not values:
-            return template
-        try:
-            return template.format(**values)
-        except (KeyError, IndexError, ValueError):
-            return template
+        return fill(self.texts.get(key, key), values)
 
 
 def catalog(lang: str) -> Catalog:

@@ -1,7 +1,9 @@
 """Server-side login sessions, in memory: the cookie holds only a random id.
 
 A restart logs everyone out, which is acceptable on an appliance and keeps no session secrets
-on the SD card.
+on the SD card; except the restart that applies a saved configuration, which hands the
+sessions to the new process in memory (`export`/`restore`, callrec.handover), so that saving
+a setting does not log anyone out.
 """
 
 from __future__ import annotations
@@ -68,6 +70,36 @@ class SessionStore:
             if touch:
                 s.last_seen = now
             return s
+
+    def export(self) -> list[dict[str, object]]:
+        """The live sessions as plain values, for the next process (no flash messages)."""
+        now = self._clock()
+        with self._lock:
+            return [{"id": s.id, "user": s.user, "csrf": s.csrf, "created": s.created,
+                     "last_seen": s.last_seen}
+                    for s in self._sessions.values() if not self._expired(s, now)]
+
+    def restore(self, items: object) -> int:
+        """Take back what `export` gave (same monotonic clock: the same boot); malformed
+        entries are dropped. Returns how many sessions are live again."""
+        if not isinstance(items, list):
+            return 0
+        now = self._clock()
+        restored = 0
+        with self._lock:
+            for item in items[:MAX_SESSIONS]:
+                if not isinstance(item, dict):
+                    continue
+                sid, user, csrf = item.get("id"), item.get("user"), item.get("csrf")
+                created, seen = item.get("created"), item.get("last_seen")
+                if not (isinstance(sid, str) and isinstance(user, str) and isinstance(csrf, str)
+                        and isinstance(created, float) and isinstance(seen, float)):
+                    continue
+                s = Session(sid, user, csrf, created, seen)
+                if not self._expired(s, now) and seen <= now:
+                    self._sessions[sid] = s
+                    restored += 1
+        return restored
 
     def destroy(self, sid: str) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ JSON file (written before encryption was turned on) is still read, and sealed at
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -28,15 +29,30 @@ def write_durably(fd: int, data: bytes) -> None:
     os.fsync(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old or the new content."""
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o600,
+                 owner: tuple[int, int] | None = None) -> None:
+    """Replace `path` with `data` so that a crash leaves either the old or the new content.
+
+    The temporary file is `.<name>.tmp` in the same directory (same file system: the rename
+    is atomic; a fixed name: one left by a power cut is reused, never piled up), given `mode`
+    (and `owner`, as root) before its data, fsynced, renamed, then the directory fsynced. A
+    failure leaves the old file and no temporary one. Callers serialise their own writers.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        write_durably(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, mode)
+            if owner is not None:
+                os.fchown(fd, *owner)
+            write_durably(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     fsync_dir(path.parent)
 
 
