@@ -129,7 +129,10 @@ def test_selftest_export_settings_and_language(appliance_factory: Any, media: di
         page.goto("/settings")
         camera.shoot(page, "settings")
         page.goto("/settings/announcements")
-        assert page.locator("audio").count() >= 1  # the active prompt's preview
+        # The active prompt's preview loads in the browser: its length is the prompt's.
+        page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
+        prompt_s = page.evaluate("document.querySelector('audio').duration")
+        assert prompt_s == pytest.approx(read_wav(media["prompt"])[0].size / 8000, abs=0.3)
         camera.shoot(page, "announcements")
         page.goto("/settings/storage")
         age = page.get_by_label("Maximum age (days)")

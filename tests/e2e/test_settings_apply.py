@@ -140,6 +140,11 @@ def test_a_setting_changed_during_a_call_applies_after_it_and_loses_nothing(
           f"{up_at - down_at:.2f} s (client side)")
     assert (stamps[1] - stamps[0]).total_seconds() < 15
 
+    # The technician is still logged in: the sessions crossed the restart (handover.py).
+    status, location, body = browser.request("GET", "/settings/line")
+    assert status == 200 and "record_outgoing" in body, (status, location)
+    assert "1 web session(s) kept across the restart" in log
+
     # 4. The call's recording is complete and holds what the far end said.
     st = app.wait_idle()
     assert st["config_pending"] is False

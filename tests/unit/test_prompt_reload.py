@@ -12,6 +12,7 @@ import numpy as np
 from callrec.callflow import State
 from callrec.config import AnnouncementConfig
 from callrec.daemon import Daemon
+from callrec.phrase import english
 from callrec.prompt_library import PromptLibrary
 
 
@@ -78,4 +79,5 @@ def test_a_prompt_that_breaks_keeps_the_last_good_one_playing(tmp_path: Path) ->
     fresh = daemon_like(lib)
     fresh._load_prompts()
     assert "in" not in fresh.prompts
-    assert "not recorded" in fresh.status.faults["announcement"]
+    fault = fresh.status.faults["announcement"]  # a phrase (callrec.phrase), as the daemon sets it
+    assert "not recorded" in english(fault) and "in-fr-1.wav" in english(fault)

@@ -29,7 +29,7 @@
 %     is_active = v['id'] == active_id
   <article class="prompt-version{{' active' if is_active else ''}}" aria-labelledby="v-{{v['id']}}">
     <h3 id="v-{{v['id']}}">{{_('Version {number}', number=v['number'])}}{{' — ' + _('active') if is_active else ''}}</h3>
-    <dl>
+    <dl class="meta">
       <dt>{{_('Label')}}</dt><dd>{{v['label']}}</dd>
       <dt>{{_('Duration')}}</dt><dd>{{duration(v['seconds'])}}</dd>
       <dt>{{_('Added')}}</dt><dd>{{local_time(v['uploaded_at'])}}, {{_('by the installer') if v['uploaded_by'] == 'installer' else _('by {name}', name=v['uploaded_by'])}}</dd>
@@ -38,7 +38,7 @@
 %     end
       <dt>{{_('SHA-256')}}</dt><dd><code class="hash">{{v['sha256']}}</code></dd>
     </dl>
-    <audio controls preload="none" src="/settings/announcements/audio/{{v['id']}}" aria-label="{{_('Listen to version {number}', number=v['number'])}}"></audio>
+    <audio controls preload="metadata" src="/settings/announcements/audio/{{v['id']}}" aria-label="{{_('Listen to version {number}', number=v['number'])}}"></audio>
 %     if not is_active:
     <form method="post" action="/settings/announcements/activate">
       <input type="hidden" name="csrf_token" value="{{csrf}}">
