@@ -314,3 +314,37 @@ def test_troubleshooting_messages_exist() -> None:
 def test_the_guide_is_linked() -> None:
     assert "docs/technician-guide.md" in (REPO / "README.md").read_text()
     assert "docs/technician-guide.md" in (REPO / "install.sh").read_text()
+
+
+# Where each step of the guide that can run without a Pi is exercised (issue 7: "every step of
+# it that can run without a Pi is exercised by a test"). Flashing the card, the boot lines and
+# the wiring need a Pi and its HAT; the boot lines are checked against hw/boot above.
+EXERCISED_BY = {
+    "### Boot configuration (once)": ["tests/install/test_technician_guide.py"],
+    "## 3. Install the software": ["tests/install/test_install_rootfs.py",
+                                   "tests/install/test_install_sh.py",
+                                   "tests/install/test_install_tls.py"],
+    "## 4. First setup in the browser": ["tests/e2e/test_guide_walk.py",
+                                         "tests/e2e/test_announcement_upload.py",
+                                         "tests/web/test_web_settings.py"],
+    "## 5. A SIP line (optional)": ["tests/e2e/test_sip_calls.py",
+                                    "tests/e2e/test_sip_midcall.py"],
+    "## 6. Check it": ["tests/e2e/test_guide_walk.py", "tests/e2e/test_selftest_cli.py"],
+    "### The USB stick (optional)": ["tests/e2e/test_usb_storage.py"],
+    "### How long recordings are kept": ["tests/e2e/test_storage_retention.py"],
+    "### The access log": ["tests/web/test_web_audit.py"],
+    "### Requests from a person (GDPR)": ["tests/web/test_web_subjects.py"],
+    "### Back up the device key": ["tests/unit/test_cli_keys.py"],
+    "### Update": ["tests/install/test_install_rootfs.py"],
+    "### Remove": ["tests/install/test_install_sh.py"],
+    "## 9. Troubleshooting": ["tests/install/test_technician_guide.py"],
+}
+
+
+def test_every_step_that_runs_without_a_pi_has_its_test() -> None:
+    text = guide()
+    root = Path(__file__).resolve().parents[2]
+    for heading, tests in EXERCISED_BY.items():
+        assert f"\n{heading}\n" in text, f"the guide has no section {heading!r}"
+        for test in tests:
+            assert (root / test).is_file(), f"{heading}: {test} is missing"
