@@ -7,6 +7,7 @@ writes the prompt; cheroot's workers serve the web UI. Start in order, stop in r
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import faulthandler
 import json
@@ -516,6 +517,10 @@ class Daemon:
         if recovered:
             log.warning("%d interrupted recording(s) recovered", len(recovered))
         self.status.check_clock()  # logs it, and the status shows it, from the start
+        remembered = handover.take("status")  # a restart in place: the last call, still shown
+        if remembered is not None:
+            with contextlib.suppress(ValueError):
+                self.status.remember(json.loads(remembered))
         self._choose_volume()  # logs and shows where recordings go, before any call
         self.recorder.start()
         self.mount_watcher.start()
@@ -551,7 +556,7 @@ class Daemon:
     def _busy_with(self) -> str | None:
         """What a restart would cut now (None: nothing): a call on either line, a recording
         still being closed, a self-test, or a call the privacy button made private ahead."""
-        if self.flow.state is not State.IDLE or self.status.snapshot().get("finalising"):
+        if self.flow.state is not State.IDLE or self.status.finalising:
             return "a call"
         if self.sip is not None and self.sip.status().get("calls"):
             return "a SIP call"
@@ -566,8 +571,8 @@ class Daemon:
         A file that no longer parses (edited by hand meanwhile) is not restarted into."""
         if self._config_saved_at is None or now - self._config_saved_at < CONFIG_APPLY_GRACE_S:
             return
-        if self._busy_with() is not None:
-            return
+        if self._busy_with() is not None or not self.events.empty():
+            return  # events still queued (e.g. the recording just indexed) are handled first
         self._config_saved_at = None
         try:
             load(self.config.source)
@@ -595,6 +600,8 @@ class Daemon:
             self._web.stop()
             if self.restart and self._sessions is not None:
                 handover.pass_on("sessions", json.dumps(self._sessions.export()).encode())
+        if self.restart:  # the status page still shows the last call after the restart
+            handover.pass_on("status", json.dumps(self.status.memory()).encode())
         if self.sip is not None:
             self.sip.stop()  # its recordings in progress are closed and kept
         self.board.stop()

@@ -151,6 +151,30 @@ class StatusBoard:
         with self._lock:
             self._last_call = {"outcome": outcome, "direction": direction, "at": _iso_now()}
 
+    def memory(self) -> dict[str, Any]:
+        """What the status remembers of past calls, for the next process of a restart in
+        place (daemon.py, handover.py): the last call and the last recording."""
+        with self._lock:
+            return {"last_call": self._last_call, "last_recording": self._last_recording}
+
+    def remember(self, memory: object) -> None:
+        """Take back what `memory()` gave; anything malformed is ignored."""
+        if not isinstance(memory, dict):
+            return
+        last_call, last_recording = memory.get("last_call"), memory.get("last_recording")
+        with self._lock:
+            if isinstance(last_call, dict) and all(
+                    isinstance(last_call.get(k), str) for k in ("outcome", "direction", "at")):
+                self._last_call = {k: last_call[k] for k in ("outcome", "direction", "at")}
+            if isinstance(last_recording, str):
+                self._last_recording = last_recording
+
+    @property
+    def finalising(self) -> bool:
+        """Whether a recording is being closed now (not the last published snapshot's view)."""
+        with self._lock:
+            return self._finalising > 0
+
     def recording_finishing(self) -> None:
         with self._lock:
             self._finalising += 1

@@ -148,8 +148,11 @@ def test_a_setting_changed_during_a_call_applies_after_it_and_loses_nothing(
     # 4. The call's recording is complete and holds what the far end said.
     st = app.wait_idle()
     assert st["config_pending"] is False
-    [stored] = audio_files(app)  # the only recording (the new process has no "last" one)
+    [stored] = audio_files(app)  # the only recording
     rec_id = stored.stem
+    # The new process still shows the last call (handed over with the sessions).
+    assert st["last_recording"] == rec_id
+    assert (st["last_call"]["outcome"], st["last_call"]["direction"]) == ("recorded", "out")
     meta = sidecar(app, rec_id)
     assert meta["direction"] == "out" and meta["status"] == "complete"
     assert meta["end_reason"] == "clear_down" and meta["announcement"]["completed"]
@@ -159,9 +162,7 @@ def test_a_setting_changed_during_a_call_applies_after_it_and_loses_nothing(
     assert meta["duration_s"] >= 5.0
 
     # 5. The next outgoing call follows the new setting: not recorded.
-    browser = Browser(app)  # sessions live in the old process's memory
-    browser.login("tech")
     app.call(**OUT_CALL, audio=str(media["speech"]), talk_s=2.0, wait_for_prompt=False)
     st = app.wait_idle()
     assert st["last_call"]["outcome"] == "not_recorded", st["last_call"]
-    assert st["last_recording"] is None and len(audio_files(app)) == 1
+    assert st["last_recording"] == rec_id and len(audio_files(app)) == 1  # still the first

@@ -57,3 +57,27 @@ def test_sessions_survive_export_and_restore_with_their_timeouts() -> None:
     assert kept is not None and (kept.user, kept.csrf) == ("tech", alive.csrf)
     assert new.get(stale.id) is None
     assert new.restore("not a list") == 0
+
+
+def test_the_status_remembers_the_last_call_across_a_restart(tmp_path) -> None:
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from callrec.config import Config
+    from callrec.status import StatusBoard
+
+    def board() -> Any:
+        return cast(Any, SimpleNamespace(
+            set_fault_led=lambda on: None, recording_led=False,
+            mcu=SimpleNamespace(connected=True, version="1"),
+            audio=SimpleNamespace(is_open=True)))
+
+    old = StatusBoard(Config(runtime_dir=str(tmp_path)), board())
+    old.call_finished("recorded", "out")
+    old.recording_done({"id": "20261129T100000Z-0123abcd"})
+    memory = json.loads(json.dumps(old.memory()))
+    new = StatusBoard(Config(runtime_dir=str(tmp_path)), board())
+    new.remember(memory)
+    assert new.memory() == old.memory()
+    new.remember({"last_call": {"outcome": 3}, "last_recording": None})  # malformed: ignored
+    assert new.memory() == old.memory()

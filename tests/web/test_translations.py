@@ -497,10 +497,10 @@ def test_status_faults_reasons_and_counters_in_french(
     assert not _english_sentences(page.text, english), "English sentences on a French page"
     shown = " ".join(unescape(page.text).split())
     for french_text in (
-        "annonce: Aucune annonce (prompt file missing: in.wav) : les appels ne sont pas "
+        "annonce : Aucune annonce (prompt file missing: in.wav) : les appels ne sont pas "
         "enregistrés tant qu'une annonce valide n'est pas installée",
-        "horloge: non synchronisée 10 minutes après le démarrage",
-        "liaison avec le microcontrôleur du HAT: en échec",
+        "horloge : non synchronisée 10 minutes après le démarrage",
+        "liaison avec le microcontrôleur du HAT : en échec",
         ": l'appelant figure sur la liste des numéros à ne pas enregistrer",
         "terminés pendant l'annonce 1, enregistrés 2",
         "inconnus 3",
@@ -515,7 +515,7 @@ def test_status_faults_reasons_and_counters_in_french(
     # The page's script refreshes from /api/v1/status?lang=<the page's>: the same French words.
     assert 'data-source="/api/v1/status?lang=fr"' in page.text
     live = french.request("GET", "/api/v1/status?lang=fr").json()["shown"]
-    assert "horloge: non synchronisée 10 minutes après le démarrage" in " ".join(live["faults"])
+    assert "horloge : non synchronisée 10 minutes après le démarrage" in " ".join(live["faults"])
     assert live["reason"] == "l'appelant figure sur la liste des numéros à ne pas enregistrer"
     assert live["counters"]["stranger"] == "inconnus"
     assert french.request("GET", "/api/v1/status?lang=en").json()["shown"]["faults"] == [

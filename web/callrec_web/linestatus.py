@@ -254,9 +254,12 @@ def shown(snap: dict[str, Any], _: Callable[..., str],
     a French page stays French."""
     from callrec_web.phrases import say
 
-    faults = [(_(f["name"]) + ": " if f["name"] else "")
-              + (say(_, f.get("detail_t"), f["detail"]) if f["detail"] else t(f["code"]))
-              for f in snap["faults"]]
+    faults = []
+    for f in snap["faults"]:
+        detail = say(_, f.get("detail_t"), f["detail"]) if f["detail"] else t(f["code"])
+        # French puts a space before the colon: the separator is translated too.
+        faults.append(_("{part}: {detail}", part=_(f["name"]), detail=detail) if f["name"]
+                      else detail)
     reason = snap.get("not_recorded_reason")
     sip = snap.get("sip") or {}
     names = {*(sip.get("outcomes") or {}), *((sip.get("messages") or {}).get("dropped") or {}),
