@@ -495,19 +495,26 @@ prod_python_package() {
   ok "$PROD_VENV/bin/callrec runs"
 }
 
+# `path` owned by the service user with `mode` (octal, as stat prints it), fixed and logged if
+# it was not (an install before the web UI's Settings left them root's), then verified.
+ensure_owned() {
+  local path=$1 mode=$2 why=$3 wanted="$PROD_USER:$PROD_USER $2"
+  if [ "$(stat -c '%U:%G %a' "$path")" != "$wanted" ]; then
+    note "owner/mode of $path was $(stat -c '%U:%G %a' "$path")"
+    run chown "$PROD_USER:$PROD_USER" "$path"
+    run chmod "0$mode" "$path"
+    note "fixed owner/mode of $path to $PROD_USER:$PROD_USER 0$mode ($why)"
+  fi
+  [ "$(stat -c '%U:%G %a' "$path")" = "$wanted" ] || die "$path is not $PROD_USER:$PROD_USER 0$mode"
+}
+
 # The web UI's Settings replace callrec.toml atomically (a temporary file in /etc/callrec, then a
 # rename), so the folder and the file are callrec's; nobody else may read them (secrets). The
 # TLS folder inside stays root's (prod_tls). systemd's ConfigurationDirectory= does not chown.
 prod_config() {
   local rendered template
   if [ ! -d "$PROD_CONFIG_DIR" ]; then run install -d -m 0750 -o "$PROD_USER" -g "$PROD_USER" "$PROD_CONFIG_DIR"; fi
-  if [ "$(stat -c '%U:%G %a' "$PROD_CONFIG_DIR")" != "$PROD_USER:$PROD_USER 750" ]; then
-    note "owner/mode of $PROD_CONFIG_DIR was $(stat -c '%U:%G %a' "$PROD_CONFIG_DIR")"
-    run chown "$PROD_USER:$PROD_USER" "$PROD_CONFIG_DIR"
-    run chmod 0750 "$PROD_CONFIG_DIR"
-    note "fixed owner/mode of $PROD_CONFIG_DIR to $PROD_USER:$PROD_USER 0750 (the web UI's Settings rewrite the config in it)"
-  fi
-  [ "$(stat -c '%U:%G %a' "$PROD_CONFIG_DIR")" = "$PROD_USER:$PROD_USER 750" ] || die "$PROD_CONFIG_DIR is not $PROD_USER:$PROD_USER 0750"
+  ensure_owned "$PROD_CONFIG_DIR" 750 "the web UI's Settings rewrite the config in it"
   # The template at the current config_version, so that a new file needs no migration and an
   # unedited one still compares equal to it.
   template=$(mktemp -d)
@@ -519,13 +526,7 @@ prod_config() {
   fi
   install_config "$rendered" "$PROD_CONFIG" 0640 -o "$PROD_USER" -g "$PROD_USER"
   migrate_config
-  if [ "$(stat -c '%U:%G %a' "$PROD_CONFIG")" != "$PROD_USER:$PROD_USER 640" ]; then
-    note "owner/mode of $PROD_CONFIG was $(stat -c '%U:%G %a' "$PROD_CONFIG")"
-    run chown "$PROD_USER:$PROD_USER" "$PROD_CONFIG"
-    run chmod 0640 "$PROD_CONFIG"
-    note "fixed owner/mode of $PROD_CONFIG to $PROD_USER:$PROD_USER 0640 (writable by the web UI's Settings, readable by nobody else: it may hold secrets)"
-  fi
-  [ "$(stat -c '%U:%G %a' "$PROD_CONFIG")" = "$PROD_USER:$PROD_USER 640" ] || die "$PROD_CONFIG is not $PROD_USER:$PROD_USER 0640"
+  ensure_owned "$PROD_CONFIG" 640 "writable by the web UI's Settings, readable by nobody else: it may hold secrets"
   check_config "$PROD_VENV/bin/python" "$PROD_CONFIG"
 }
 
